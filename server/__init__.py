@@ -1,0 +1,1 @@
+"""Infusion Check-in: patient-reported outcomes between ketamine infusion sessions."""

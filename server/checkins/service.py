@@ -1,0 +1,144 @@
+"""Check-in submission: validation, scoring, idempotency and the window it answers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from server import audit
+from server.checkins import store
+from server.checkins.questionnaires import QUESTIONNAIRES, localized, score, validate_answers
+from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueCheckin, DueList
+from server.db import Connection, to_struct
+from server.errors import Conflict, FieldError, Invalid, NotFound
+from server.pagination import decode_cursor, encode_cursor
+from server.patients import store as patient_store
+from server.schedule import service as schedule
+
+# Phones' clocks drift; an answer a few minutes "from the future" is still a real answer.
+CLOCK_SKEW = timedelta(minutes=10)
+
+_hash_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class _Content(msgspec.Struct, array_like=True):
+    questionnaire: str
+    due_id: UUID | None
+    answered_at: datetime
+    answers: dict[str, Any]
+    note: str | None
+
+
+def content_hash(body: CheckinIn) -> bytes:
+    """What makes two submissions of one id "the same": everything the phone sent."""
+    content = _Content(
+        body.questionnaire, body.due_id, body.answered_at.astimezone(UTC), body.answers, body.note
+    )
+    return hashlib.sha256(_hash_encoder.encode(content)).digest()
+
+
+class Submitted(msgspec.Struct, frozen=True):
+    checkin: CheckinOut
+    created: bool
+
+
+async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datetime) -> Submitted:
+    """Store a check-in once. Returns created=False for an identical replay."""
+    questionnaire = QUESTIONNAIRES.get(body.questionnaire)
+    if questionnaire is None:
+        raise Invalid.field(
+            "questionnaire", f"is not known; one of: {', '.join(sorted(QUESTIONNAIRES))}"
+        )
+    errors = validate_answers(questionnaire, body.answers)
+    if body.answered_at > now + CLOCK_SKEW:
+        errors.append(FieldError("answered_at", "is in the future; check the phone's clock"))
+    if errors:
+        raise Invalid("; ".join(f"{e.field} {e.message}" for e in errors), errors)
+    note = body.note.strip() if body.note else None
+    digest = content_hash(body)
+    row = await store.insert(
+        conn,
+        id_=body.id,
+        patient_id=patient_id,
+        due_id=body.due_id,
+        questionnaire=questionnaire.code,
+        version=questionnaire.version,
+        answered_at=body.answered_at,
+        answers=body.answers,
+        scores=score(questionnaire, body.answers),
+        note=note or None,
+        content_hash=digest,
+        now=now,
+    )
+    if row is not None:
+        return Submitted(to_struct(row, CheckinOut), created=True)
+    existing = await store.get_existing(conn, body.id)
+    if (
+        existing is None
+        or existing["patient_id"] != patient_id
+        or existing["content_hash"] != digest
+    ):
+        raise Conflict(
+            "a different check-in was already stored with this id; a new check-in needs a new id"
+        )
+    return Submitted(to_struct(existing, CheckinOut), created=False)
+
+
+async def history(
+    conn: Connection, patient_id: UUID, cursor: str | None, limit: int
+) -> CheckinPage:
+    before, before_id = decode_cursor(cursor)
+    rows = await store.history(conn, patient_id, before, before_id, limit + 1)
+    items = [to_struct(row, CheckinOut) for row in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].answered_at, items[-1].id) if len(rows) > limit else None
+    return CheckinPage(items, next_cursor)
+
+
+async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
+    async with conn.transaction():
+        patient = await patient_store.schedule_settings(conn, patient_id)
+        if patient is None:
+            return DueList([])
+        language = patient["language"]
+        rows = await schedule.open_windows(conn, patient, now)
+    items = [
+        DueCheckin(
+            id=row["id"],
+            opens_at=row["opens_at"],
+            closes_at=row["closes_at"],
+            questionnaire=localized(QUESTIONNAIRES[row["questionnaire"]], language),
+        )
+        for row in rows
+        if row["questionnaire"] in QUESTIONNAIRES
+    ]
+    return DueList(items)
+
+
+async def history_for_staff(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> CheckinPage:
+    async with conn.transaction():
+        if not await patient_store.exists_in_clinic(conn, patient_id, clinic_id):
+            raise NotFound("no such patient")
+        page = await history(conn, patient_id, cursor, limit)
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=coordinator_id,
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            action="checkin.list",
+            now=now,
+            detail={"count": len(page.items)},
+        )
+    return page

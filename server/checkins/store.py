@@ -1,0 +1,57 @@
+"""SQL calls for check-ins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from server.db import Connection, q
+
+
+async def insert(
+    conn: Connection,
+    *,
+    id_: UUID,
+    patient_id: UUID,
+    due_id: UUID | None,
+    questionnaire: str,
+    version: int,
+    answered_at: datetime,
+    answers: dict[str, Any],
+    scores: dict[str, Any],
+    note: str | None,
+    content_hash: bytes,
+    now: datetime,
+) -> asyncpg.Record | None:
+    """The stored row, or None when a check-in with this id already exists."""
+    return await conn.fetchrow(
+        q("checkins.insert"),
+        id_,
+        patient_id,
+        due_id,
+        questionnaire,
+        version,
+        answered_at,
+        answers,
+        scores,
+        note,
+        content_hash,
+        now,
+    )
+
+
+async def get_existing(conn: Connection, id_: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("checkins.get_existing"), id_)
+
+
+async def history(
+    conn: Connection, patient_id: UUID, before: datetime | None, before_id: UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("checkins.history"), patient_id, before, before_id, limit)
+
+
+async def latest(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("checkins.history"), patient_id, None, None, 1)

@@ -1,0 +1,110 @@
+"""Clinics and coordinator accounts (operator commands and, later, admin pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from server import audit
+from server.auth import store as auth_store
+from server.auth.tokens import hash_password, new_token
+from server.clinics import store
+from server.clinics.schemas import ApiToken, Clinic, Coordinator
+from server.db import Connection, to_struct
+from server.errors import Invalid, NotFound
+from server.schedule.windows import is_valid_zone
+
+MIN_PASSWORD_LENGTH = 12
+
+
+async def create_clinic(conn: Connection, name: str, timezone: str, *, now: datetime) -> Clinic:
+    if not name.strip():
+        raise Invalid.field("name", "must not be blank")
+    if not is_valid_zone(timezone):
+        raise Invalid.field("timezone", "must be an IANA time zone like Europe/London")
+    async with conn.transaction():
+        clinic = to_struct(await store.insert_clinic(conn, name.strip(), timezone), Clinic)
+        await audit.record(
+            conn,
+            actor_kind="operator",
+            actor_id=None,
+            clinic_id=clinic.id,
+            patient_id=None,
+            action="clinic.create",
+            now=now,
+        )
+    return clinic
+
+
+async def get_clinic(conn: Connection, clinic_id: UUID) -> Clinic:
+    row = await store.get_clinic(conn, clinic_id)
+    if row is None:
+        raise NotFound(f"no clinic has the id {clinic_id}")
+    return to_struct(row, Clinic)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid.field("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise Invalid.field("password", "must be at most 1024 characters")
+
+
+async def create_coordinator(
+    conn: Connection,
+    *,
+    clinic_id: UUID,
+    email: str,
+    display_name: str,
+    role: str,
+    password: str,
+    now: datetime,
+) -> Coordinator:
+    check_password(password)
+    await get_clinic(conn, clinic_id)
+    async with conn.transaction():
+        row = await store.insert_coordinator(
+            conn,
+            clinic_id,
+            email.strip().lower(),
+            display_name.strip(),
+            role,
+            hash_password(password),
+        )
+        created = to_struct(row, Coordinator)
+        await audit.record(
+            conn,
+            actor_kind="operator",
+            actor_id=None,
+            clinic_id=clinic_id,
+            patient_id=None,
+            action="coordinator.create",
+            now=now,
+            detail={"coordinator_id": str(created.id), "role": role},
+        )
+    return created
+
+
+async def set_password(conn: Connection, coordinator_id: UUID, password: str) -> None:
+    check_password(password)
+    await store.set_password(conn, coordinator_id, hash_password(password))
+
+
+async def issue_api_token(conn: Connection, email: str, label: str, *, now: datetime) -> ApiToken:
+    row = await store.coordinator_by_email(conn, email.strip().lower())
+    if row is None:
+        raise NotFound(f"no active coordinator has the email {email.strip().lower()}")
+    token, token_hash = new_token()
+    async with conn.transaction():
+        token_id = await auth_store.insert_coordinator_token(conn, row["id"], token_hash, label)
+        await audit.record(
+            conn,
+            actor_kind="operator",
+            actor_id=None,
+            clinic_id=row["clinic_id"],
+            patient_id=None,
+            action="coordinator.token_issue",
+            now=now,
+            detail={"coordinator_id": str(row["id"]), "token_id": str(token_id)},
+        )
+    return ApiToken(row["id"], row["email"], token_id, token)

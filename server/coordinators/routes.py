@@ -1,0 +1,104 @@
+"""Coordinator JSON API: the clinic's patients, their check-ins, enrollment codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+
+from server.auth.schemas import CoordinatorPrincipal
+from server.checkins import service as checkins
+from server.checkins.schemas import CheckinPage
+from server.db import Connection
+from server.pagination import PageSize
+from server.patients import service as patients
+from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
+from server.settings import Settings
+
+Cursor = Parameter(default=None, max_length=200)
+
+
+class CoordinatorPatientController(Controller):
+    path = "/api/coordinator/patients"
+    tags = ["coordinator"]
+
+    @get("/", summary="The clinic's patients, newest first")
+    async def list_patients(
+        self,
+        coordinator: CoordinatorPrincipal,
+        conn: Connection,
+        now: datetime,
+        cursor: str | None = Cursor,
+        limit: PageSize = 50,
+    ) -> PatientPage:
+        return await patients.list_patients(
+            conn, coordinator.clinic_id, coordinator.coordinator_id, cursor, limit, now
+        )
+
+    @post(
+        "/", status_code=201, summary="Add a patient; returns a one-time enrollment code and link"
+    )
+    async def create_patient(
+        self,
+        data: NewPatient,
+        coordinator: CoordinatorPrincipal,
+        conn: Connection,
+        settings: Settings,
+        now: datetime,
+    ) -> PatientCreated:
+        return await patients.create_patient(
+            conn,
+            settings,
+            coordinator.clinic_id,
+            data,
+            actor_kind="coordinator",
+            actor_id=coordinator.coordinator_id,
+            now=now,
+        )
+
+    @get("/{patient_id:uuid}", summary="One patient: settings, adherence, latest scores")
+    async def patient_detail(
+        self, patient_id: UUID, coordinator: CoordinatorPrincipal, conn: Connection, now: datetime
+    ) -> PatientDetail:
+        return await patients.patient_detail(
+            conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, now
+        )
+
+    @post(
+        "/{patient_id:uuid}/enrollment-code",
+        status_code=201,
+        summary="A new one-time enrollment code for an existing patient",
+    )
+    async def new_enrollment_code(
+        self,
+        patient_id: UUID,
+        coordinator: CoordinatorPrincipal,
+        conn: Connection,
+        settings: Settings,
+        now: datetime,
+    ) -> PatientCreated:
+        return await patients.new_code(
+            conn,
+            settings,
+            coordinator.clinic_id,
+            patient_id,
+            actor_kind="coordinator",
+            actor_id=coordinator.coordinator_id,
+            now=now,
+        )
+
+    @get("/{patient_id:uuid}/checkins", summary="One patient's check-ins, newest first")
+    async def patient_checkins(
+        self,
+        patient_id: UUID,
+        coordinator: CoordinatorPrincipal,
+        conn: Connection,
+        now: datetime,
+        cursor: str | None = Cursor,
+        limit: PageSize = 50,
+    ) -> CheckinPage:
+        return await checkins.history_for_staff(
+            conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, cursor, limit, now
+        )

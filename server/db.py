@@ -1,0 +1,277 @@
+"""Database access: the pool, the migrations runner, named queries and row -> Struct."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+QUERIES_DIR = SQL_DIR / "queries"
+
+# Arbitrary constant shared by every process that migrates this database.
+MIGRATION_LOCK_KEY = 7_263_450_118_342_001
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:  # asyncpg's classes are generic only in its stubs
+    Connection = asyncpg.Connection | PoolConnectionProxy
+    Pool = asyncpg.Pool
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as configured (message is for an operator)."""
+
+
+# --- named queries ---------------------------------------------------------------------------
+
+Kind = Literal["one", "many", "scalar", "exec"]
+_NAME_RE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*:(one|many|scalar|exec)\s*$", re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    name: str
+    kind: Kind
+    sql: str
+
+
+def parse_queries(text: str, source: str) -> dict[str, Query]:
+    """Split a file of ``-- name: foo :one`` blocks into queries."""
+    found: dict[str, Query] = {}
+    matches = list(_NAME_RE.finditer(text))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = text[match.end() : end].strip().rstrip(";").strip()
+        name, kind = match.group(1), match.group(2)
+        if not body:
+            raise DatabaseError(f"{source}: query {name} has no SQL")
+        if name in found:
+            raise DatabaseError(f"{source}: query {name} is defined twice")
+        found[name] = Query(name, kind, body)  # type: ignore[arg-type]
+    return found
+
+
+def load_queries(directory: Path = QUERIES_DIR) -> dict[str, Query]:
+    queries: dict[str, Query] = {}
+    for path in sorted(directory.glob("*.sql")):
+        domain = path.stem
+        for name, query in parse_queries(path.read_text(encoding="utf-8"), path.name).items():
+            queries[f"{domain}.{name}"] = query
+    return queries
+
+
+QUERIES = load_queries()
+
+
+def q(name: str) -> str:
+    """The SQL of a named query, ``domain.name``."""
+    return QUERIES[name].sql
+
+
+def to_struct(row: asyncpg.Record | Mapping[str, Any], type_: type[T]) -> T:
+    return msgspec.convert(dict(row), type_)
+
+
+def to_structs(rows: list[asyncpg.Record], type_: type[T]) -> list[T]:
+    return [msgspec.convert(dict(row), type_) for row in rows]
+
+
+# --- pool -------------------------------------------------------------------------------------
+
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder()
+
+
+async def _init_connection(conn: Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind,
+            schema="pg_catalog",
+            encoder=lambda value: _json_encoder.encode(value).decode(),
+            decoder=_json_decoder.decode,
+        )
+
+
+async def create_pool(settings: Settings, dsn: str) -> Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout,
+        init=_init_connection,
+        server_settings={"application_name": "checkin", "timezone": "UTC"},
+    )
+
+
+async def connect(dsn: str, command_timeout: float = 60.0) -> Connection:
+    conn: Connection = await asyncpg.connect(
+        dsn, command_timeout=command_timeout, server_settings={"timezone": "UTC"}
+    )
+    await _init_connection(conn)
+    return conn
+
+
+@asynccontextmanager
+async def connection(dsn: str) -> AsyncIterator[Connection]:
+    conn = await connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+_MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations: list[Migration] = []
+    for path in sorted(directory.iterdir()):
+        match = _MIGRATION_RE.match(path.name)
+        if not match:
+            raise DatabaseError(f"{path.name}: migration files are named NNNN_name.sql")
+        version = int(match.group(1))
+        if migrations and migrations[-1].version == version:
+            raise DatabaseError(f"{path.name}: migration {version} exists twice")
+        migrations.append(Migration(version, match.group(2), path.read_text(encoding="utf-8")))
+    return migrations
+
+
+_CREATE_MIGRATIONS_TABLE = """
+create table if not exists schema_migration (
+    version integer primary key,
+    name text not null,
+    checksum text not null,
+    applied_at timestamptz not null default now()
+)
+"""
+
+
+async def _applied(conn: Connection) -> dict[int, str]:
+    exists = await conn.fetchval("select to_regclass('schema_migration') is not null")
+    if not exists:
+        return {}
+    rows = await conn.fetch("select version, checksum from schema_migration")
+    return {row["version"]: row["checksum"] for row in rows}
+
+
+def _check_history(applied: Mapping[int, str], migrations: list[Migration]) -> list[Migration]:
+    known = {m.version: m for m in migrations}
+    for version, checksum in sorted(applied.items()):
+        migration = known.get(version)
+        if migration is None:
+            raise DatabaseError(
+                f"the database has migration {version:04d}, which this code does not know: "
+                "it is newer than this code; deploy the newer code"
+            )
+        if migration.checksum != checksum:
+            raise DatabaseError(
+                f"migration {version:04d}_{migration.name}.sql was changed after it was applied; "
+                "migrations are forward only: add a new one instead"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+async def pending_migrations(conn: Connection) -> list[Migration]:
+    return _check_history(await _applied(conn), load_migrations())
+
+
+async def migrate(conn: Connection) -> list[Migration]:
+    """Apply pending migrations in order, each in its own transaction, under an advisory lock.
+
+    Any number of processes may call this at once: they queue on the lock, and each one
+    re-reads what is applied once it holds it.
+    """
+    await conn.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(_CREATE_MIGRATIONS_TABLE)
+        pending = _check_history(await _applied(conn), load_migrations())
+        for migration in pending:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "insert into schema_migration (version, name, checksum) values ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+        return pending
+    finally:
+        await conn.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+# --- embedded PostgreSQL ----------------------------------------------------------------------
+
+
+def embedded_database_url(data_dir: str) -> str:
+    """Start (or join) the embedded PostgreSQL in ``data_dir`` and return its URL.
+
+    The server keeps running while this process lives and stops when the last
+    process that asked for it exits.
+    """
+    # pgserver narrates every step at INFO and platformdirs warns about XDG_RUNTIME_DIR.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    try:
+        from pgserver.postgres_server import get_server
+    except ImportError as exc:
+        raise DatabaseError(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+            "install the 'embedded' extra (pip install -e '.[embedded]') or set DATABASE_URL"
+        ) from exc
+    path = Path(data_dir).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    server = get_server(path, cleanup_mode="stop")
+    url: str = server.get_uri()
+    return url
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, bool]:
+    """The database URL to use, and whether it is the embedded server."""
+    if settings.database_url:
+        return settings.database_url, False
+    return embedded_database_url(settings.pg_data_dir), True
+
+
+async def ping(pool: Pool, limit: float) -> bool:
+    """Whether the database answers within ``limit`` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            return bool(await pool.fetchval("select 1"))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False

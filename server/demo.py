@@ -1,0 +1,317 @@
+"""A demo clinic with synthetic patients and 60 days of plausible check-ins.
+
+Trajectories follow what infusion clinics report: pain falls over an initial series of five
+daily infusions, drifts back over the following weeks and falls again at each booster; some
+patients respond well, some little, a few get worse. Adherence varies, with some misses.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+
+from server import audit
+from server.checkins.questionnaires import DAILY, score
+from server.checkins.schemas import CheckinIn
+from server.checkins.service import content_hash
+from server.clinics import service as clinics
+from server.clinics import store as clinic_store
+from server.db import Connection, q
+from server.errors import Conflict as CommandError
+from server.patients import service as patients
+from server.patients.schemas import NewPatient
+from server.schedule.windows import daily_window, zone
+from server.settings import Settings
+
+DEMO_CLINIC = "Demo Infusion Clinic"
+DEMO_EMAIL = "coordinator@demo.invalid"
+DEMO_TIMEZONE = "America/New_York"
+DAYS = 60
+PATIENTS = 40
+
+FIRST_NAMES = [
+    "Ana",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jonah",
+    "Keiko",
+    "Luis",
+    "Maya",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Abel",
+    "Bea",
+    "Caleb",
+    "Dana",
+    "Eli",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "June",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nora",
+]
+CONDITIONS = ["crps", "fibromyalgia", "lyme"]
+OTHER_ZONES = ["America/Chicago", "America/Denver", "America/Los_Angeles", "America/Phoenix"]
+
+
+class DemoLogins(msgspec.Struct, frozen=True):
+    seeded: bool
+    clinic_id: uuid.UUID
+    coordinator_email: str
+    coordinator_password: str
+    api_token: str
+    patients: int
+    enrollment_code: str
+    enrollment_link: str
+
+
+class DemoRefused(CommandError):
+    """The database holds something other than the demo; nothing was changed."""
+
+
+def describe(logins: DemoLogins) -> str:
+    first = "seeded" if logins.seeded else "already seeded; fresh credentials issued"
+    return (
+        f"Demo clinic {first}: {logins.patients} synthetic patients, {DAYS} days of check-ins.\n"
+        f"  coordinator login:  {logins.coordinator_email} / {logins.coordinator_password}\n"
+        f"  coordinator API:    Authorization: Bearer {logins.api_token}\n"
+        f"  enroll a phone:     {logins.enrollment_link}  (code {logins.enrollment_code})"
+    )
+
+
+async def seed(conn: Connection, settings: Settings, *, now: datetime) -> DemoLogins:
+    """Seed the demo into an empty database, or refresh the logins of an existing demo."""
+    if await clinic_store.count_clinics(conn) > 0:
+        return await _refresh(conn, settings, now)
+    rng = random.Random(20261126)  # same demo every time
+    password = _password()
+    clinic = await clinics.create_clinic(conn, DEMO_CLINIC, DEMO_TIMEZONE, now=now)
+    coordinator = await clinics.create_coordinator(
+        conn,
+        clinic_id=clinic.id,
+        email=DEMO_EMAIL,
+        display_name="Demo Coordinator",
+        role="admin",
+        password=password,
+        now=now,
+    )
+    token = await clinics.issue_api_token(conn, coordinator.email, "demo", now=now)
+    start = (now - timedelta(days=DAYS)).astimezone(zone(DEMO_TIMEZONE)).date()
+    invite = None
+    for index, name in enumerate(FIRST_NAMES[:PATIENTS]):
+        timezone = DEMO_TIMEZONE if index % 5 else rng.choice(OTHER_ZONES)
+        new = NewPatient(
+            display_name=name,
+            timezone=timezone,
+            condition=CONDITIONS[index % 3],  # type: ignore[arg-type]
+            language="es" if index % 7 == 3 else "en",
+            reminder_time=rng.choice(["08:00", "09:30", "12:00", "18:00", "19:00", "20:30"]),
+        )
+        created = await patients.create_patient(
+            conn, settings, clinic.id, new, actor_kind="operator", actor_id=None, now=now
+        )
+        if index == 0:
+            invite = created  # left un-enrolled so its link works
+            continue
+        await _history(conn, rng, created.patient_id, new, start, now)
+    assert invite is not None
+    return DemoLogins(
+        True,
+        clinic.id,
+        coordinator.email,
+        password,
+        token.token,
+        PATIENTS,
+        invite.enrollment_code,
+        invite.enrollment_link,
+    )
+
+
+async def _refresh(conn: Connection, settings: Settings, now: datetime) -> DemoLogins:
+    row = await clinic_store.coordinator_by_email(conn, DEMO_EMAIL)
+    clinic_count = await clinic_store.count_clinics(conn)
+    if row is None or clinic_count != 1:
+        raise DemoRefused(
+            "this database already holds clinics that are not the demo; "
+            "the demo seeds only into an empty database (point DATABASE_URL at a new one)"
+        )
+    password = _password()
+    await clinics.set_password(conn, row["id"], password)
+    token = await clinics.issue_api_token(conn, DEMO_EMAIL, "demo", now=now)
+    patient_id = await conn.fetchval(q("demo.first_patient"), row["clinic_id"])
+    code = await patients.new_code(
+        conn,
+        settings,
+        row["clinic_id"],
+        patient_id,
+        actor_kind="operator",
+        actor_id=None,
+        now=now,
+    )
+    count = await conn.fetchval(q("demo.patient_count"), row["clinic_id"])
+    return DemoLogins(
+        False,
+        row["clinic_id"],
+        DEMO_EMAIL,
+        password,
+        token.token,
+        count,
+        code.enrollment_code,
+        code.enrollment_link,
+    )
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(12)
+
+
+async def _history(
+    conn: Connection,
+    rng: random.Random,
+    patient_id: uuid.UUID,
+    patient: NewPatient,
+    start: date,
+    now: datetime,
+) -> None:
+    tz = zone(patient.timezone)
+    hours, minutes = (int(part) for part in patient.reminder_time.split(":"))
+    reminder = time(hours, minutes)
+    length = timedelta(hours=12)
+    first_infusion = rng.randint(3, 18)
+    infusion_days = [first_infusion + i for i in range(5)]
+    booster = infusion_days[-1] + rng.randint(21, 35)
+    while booster < DAYS + 30:
+        infusion_days.append(booster)
+        booster += rng.randint(21, 42)
+    base_pain = rng.uniform(5.5, 8.5)
+    responsiveness = rng.choice([1.4, 1.1, 0.8, 0.4, 0.0, -0.3])
+    adherence = rng.uniform(0.6, 0.98)
+    streak_miss_from = DAYS - 2 if rng.random() < 0.12 else None
+    clinic_hour = time(9, 30)
+
+    sessions: list[tuple[Any, ...]] = []
+    for day in infusion_days:
+        at = daily_window(start + timedelta(days=day), clinic_hour, tz, length).opens_at
+        status = "completed" if at < now else "scheduled"
+        sessions.append((uuid.uuid4(), patient_id, at, status, now, now))
+    await conn.executemany(
+        q("demo.insert_session"),
+        sessions,
+    )
+
+    windows: list[tuple[Any, ...]] = []
+    checkins: list[tuple[Any, ...]] = []
+    for day in range(DAYS + 1):
+        window = daily_window(start + timedelta(days=day), reminder, tz, length)
+        if window.opens_at > now:
+            break
+        if window.closes_at > now:
+            break  # today's window stays for the app to create and the patient to answer
+        due_id = uuid.uuid4()
+        relief = sum(
+            responsiveness * (0.93 ** (day - infusion))
+            for infusion in infusion_days
+            if infusion <= day
+        )
+        pain = round(max(0.0, min(10.0, base_pain - relief + rng.gauss(0, 0.8))))
+        fatigue = round(max(0.0, min(10.0, pain * 0.7 + rng.uniform(0, 3))))
+        missed = rng.random() > adherence or (
+            streak_miss_from is not None and day >= streak_miss_from
+        )
+        if missed:
+            windows.append(
+                (
+                    due_id,
+                    patient_id,
+                    "daily",
+                    window.local_date,
+                    window.opens_at,
+                    window.closes_at,
+                    "missed",
+                    None,
+                    window.opens_at,
+                )
+            )
+            continue
+        answered = window.opens_at + timedelta(minutes=rng.randint(2, 300))
+        answers = {"pain_now": int(pain), "fatigue": int(fatigue)}
+        body = CheckinIn(id=uuid.uuid4(), answered_at=answered, answers=answers, due_id=due_id)
+        received = answered + timedelta(seconds=rng.randint(1, 90))
+        windows.append(
+            (
+                due_id,
+                patient_id,
+                "daily",
+                window.local_date,
+                window.opens_at,
+                window.closes_at,
+                "completed",
+                received,
+                window.opens_at,
+            )
+        )
+        checkins.append(
+            (
+                body.id,
+                patient_id,
+                due_id,
+                DAILY.code,
+                DAILY.version,
+                answered,
+                received,
+                answers,
+                score(DAILY, answers),
+                None,
+                content_hash(body),
+            )
+        )
+    async with conn.transaction():
+        await conn.execute(
+            q("demo.backdate_patient"),
+            patient_id,
+            datetime.combine(start, time(12), tz) - timedelta(days=1),
+        )
+        await conn.executemany(
+            q("demo.insert_window"),
+            windows,
+        )
+        await conn.executemany(
+            q("demo.insert_checkin"),
+            checkins,
+        )
+        await audit.record(
+            conn,
+            actor_kind="system",
+            actor_id=None,
+            clinic_id=None,
+            patient_id=patient_id,
+            action="demo.seed",
+            now=now,
+            detail={"checkins": len(checkins), "windows": len(windows)},
+        )

@@ -1,0 +1,36 @@
+"""Keyset pagination: an opaque cursor holding the (time, id) of the last row of a page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from server.errors import Invalid
+
+PageSize = Annotated[int, Meta(ge=1, le=100)]
+
+
+class _Cursor(msgspec.Struct, array_like=True, frozen=True):
+    at: datetime
+    id: UUID
+
+
+def encode_cursor(at: datetime, id_: UUID) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(_Cursor(at, id_))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    if not cursor:
+        return None, None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = msgspec.json.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise Invalid.field("cursor", "is not a cursor this server issued") from None
+    return decoded.at, decoded.id

@@ -1,0 +1,79 @@
+"""Due windows from a patient's local settings: pure functions, exact in every time zone.
+
+A local wall-clock time that does not exist (the gap when clocks jump forward) moves forward to
+the first instant that exists; an ambiguous one (the fold when clocks go back) takes its first
+occurrence. Nothing here reads the clock: ``now`` is always an argument.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+import msgspec
+
+
+class Window(msgspec.Struct, frozen=True):
+    questionnaire: str
+    local_date: date
+    opens_at: datetime
+    closes_at: datetime
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_valid_zone(name: str) -> bool:
+    return name in _zone_names()
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _wall(instant: datetime, tz: ZoneInfo) -> datetime:
+    return instant.astimezone(tz).replace(tzinfo=None)
+
+
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the local clock in ``tz`` shows ``at`` on ``day``."""
+    wall = datetime.combine(day, at)
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if _wall(first, tz) == wall:
+        return first  # exists; in a fold, fold=0 is the first occurrence
+    # In a gap. fold=0 reads the wall time with the offset from before the jump and fold=1
+    # with the offset after it; the jump itself lies between the two readings. Find the
+    # first instant whose local time is at or past ``wall``, to the second.
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    low, high = min(first, second), max(first, second)
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if _wall(mid, tz) >= wall:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0)
+
+
+def local_date(instant: datetime, tz: ZoneInfo) -> date:
+    return instant.astimezone(tz).date()
+
+
+def daily_window(day: date, reminder_time: time, tz: ZoneInfo, length: timedelta) -> Window:
+    opens = local_instant(day, reminder_time, tz)
+    return Window("daily", day, opens, opens + length)
+
+
+def daily_windows_around(
+    now: datetime, reminder_time: time, tz: ZoneInfo, length: timedelta
+) -> list[Window]:
+    """Yesterday's and today's daily windows (local days), the ones that can be open at ``now``."""
+    today = local_date(now, tz)
+    return [
+        daily_window(today - timedelta(days=1), reminder_time, tz, length),
+        daily_window(today, reminder_time, tz, length),
+    ]

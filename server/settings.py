@@ -1,0 +1,91 @@
+"""One frozen Settings Struct, loaded from the environment once.
+
+Every field is read from the upper-case environment variable of the same name
+(``database_url`` <- ``DATABASE_URL``). ``.env.example`` documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Meta
+
+Port = Annotated[int, Meta(ge=0, le=65535)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+
+
+class SettingsError(Exception):
+    """A setting has a value the server cannot use; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    database_url: str | None = None
+    pg_data_dir: str = ".data/pg"
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: PositiveInt = 2
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+    trusted_proxies: str = "127.0.0.1"
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 65_536
+    db_pool_min_size: Annotated[int, Meta(ge=0, le=100)] = 2
+    db_pool_max_size: Annotated[int, Meta(ge=1, le=200)] = 10
+    db_command_timeout: PositiveFloat = 10.0
+    enroll_code_ttl_days: Annotated[int, Meta(ge=1, le=90)] = 14
+    enroll_throttle_window_seconds: Annotated[int, Meta(ge=10, le=86_400)] = 900
+    enroll_max_failures_per_client: PositiveInt = 10
+    enroll_max_failures_global: PositiveInt = 1_000
+
+    def __post_init__(self) -> None:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise SettingsError(
+                "DB_POOL_MIN_SIZE must not be larger than DB_POOL_MAX_SIZE "
+                f"({self.db_pool_min_size} > {self.db_pool_max_size})"
+            )
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise SettingsError(
+                "PUBLIC_URL must be the server's origin as patients reach it, "
+                "like https://checkin.example.org (no path)"
+            )
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgres://", "postgresql://")
+        ):
+            raise SettingsError("DATABASE_URL must start with postgresql:// (or postgres://)")
+
+    @property
+    def origin(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry the Secure flag whenever the public origin is https."""
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def env_names(cls) -> tuple[str, ...]:
+        return tuple(name.upper() for name in cls.__struct_fields__)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment; a bad value names its variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        hints = msgspec.structs.fields(cls)
+        for field in hints:
+            name = field.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field.name] = msgspec.convert(raw.strip(), field.type, strict=False)
+            except msgspec.ValidationError as exc:
+                message = str(exc).split(" - at ")[0]
+                raise SettingsError(f"{name} is not valid: {message}") from None
+        return cls(**values)  # type: ignore[arg-type]

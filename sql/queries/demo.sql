@@ -1,0 +1,23 @@
+-- name: insert_session :exec
+insert into infusion_session (id, patient_id, scheduled_at, status, created_at, updated_at)
+values ($1, $2, $3, $4::infusion_status, $5, $6)
+
+-- name: insert_window :exec
+insert into checkin_due (id, patient_id, questionnaire, local_date, opens_at, closes_at,
+                         status, completed_at, created_at)
+values ($1, $2, $3, $4, $5, $6, $7::due_status, $8, $9)
+
+-- name: insert_checkin :exec
+insert into checkin (id, patient_id, due_id, questionnaire, questionnaire_version,
+                     answered_at, received_at, answers, scores, note, content_hash)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+
+-- name: backdate_patient :exec
+update patient set status = 'active', created_at = $2 where id = $1
+
+-- name: first_patient :scalar
+select id from patient where clinic_id = $1
+order by (status = 'invited') desc, created_at, id limit 1
+
+-- name: patient_count :scalar
+select count(*) from patient where clinic_id = $1
