@@ -34,9 +34,11 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
-else:  # asyncpg's classes are generic only in its stubs
-    Connection = asyncpg.Connection | PoolConnectionProxy
-    Pool = asyncpg.Pool
+else:
+    # asyncpg's classes are generic only in its stubs. At run time Litestar reads these
+    # annotations to inject dependencies and must not try to validate a connection.
+    Connection = Any
+    Pool = Any
 
 
 class DatabaseError(Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from http import HTTPStatus
 
 import asyncpg
 import msgspec
@@ -116,7 +117,7 @@ _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
 
 
 def _validation_handler(request: AnyRequest, exc: ValidationException) -> Response[ErrorBody]:
-    errors: list[FieldError] = msgspec.field(default_factory=list)
+    errors: list[FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if not isinstance(item, dict):
@@ -125,6 +126,7 @@ def _validation_handler(request: AnyRequest, exc: ValidationException) -> Respon
         match = _AT_PATH.search(raw)
         key = item.get("key")
         field = match.group(1) if match and match.group(1) else (str(key) if key else "body")
+        field = field.removeprefix("data.") if field != "data" else "body"
         message = _AT_PATH.sub("", raw)
         errors.append(FieldError(field or "body", message))
     if not errors:
@@ -134,7 +136,10 @@ def _validation_handler(request: AnyRequest, exc: ValidationException) -> Respon
 
 
 def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
-    code = re.sub(r"[^a-z]+", "_", str(exc.detail).lower()).strip("_") or "error"
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = "error"
     headers = dict(exc.headers or {})
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         return error_response(

@@ -29,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
     workers: PositiveInt = 2
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
     trusted_proxies: str = "127.0.0.1"
@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 "DB_POOL_MIN_SIZE must not be larger than DB_POOL_MAX_SIZE "
                 f"({self.db_pool_min_size} > {self.db_pool_max_size})"
             )
-        parts = urlsplit(self.public_url)
+        parts = urlsplit(self.origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
             raise SettingsError(
                 "PUBLIC_URL must be the server's origin as patients reach it, "
@@ -61,12 +61,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def origin(self) -> str:
-        return self.public_url.rstrip("/")
+        """Where patients and coordinators reach the server (links are built from it)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies carry the Secure flag whenever the public origin is https."""
-        return self.public_url.startswith("https://")
+        return self.origin.startswith("https://")
 
     @classmethod
     def env_names(cls) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ with d as (
 ), touch as (
     update device set last_seen_at = $2
     from d
-    where device.id = d.device_id and d.last_seen_at < $2 - interval '1 hour'
+    where device.id = d.device_id and d.last_seen_at < $2::timestamptz - interval '1 hour'
 )
 select device_id, patient_id, clinic_id from d
 
@@ -32,7 +32,7 @@ with t as (
     update coordinator_token set last_used_at = $2
     from t
     where coordinator_token.id = t.token_id
-      and (t.last_used_at is null or t.last_used_at < $2 - interval '1 minute')
+      and (t.last_used_at is null or t.last_used_at < $2::timestamptz - interval '1 minute')
 )
 select token_id, coordinator_id, clinic_id, role::text as role from t
 
