@@ -114,6 +114,7 @@ def _domain_handler(_: AnyRequest, exc: DomainError) -> Response[ErrorBody]:
 
 
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]{1,64})`")
 
 
 def _validation_handler(request: AnyRequest, exc: ValidationException) -> Response[ErrorBody]:
@@ -128,6 +129,10 @@ def _validation_handler(request: AnyRequest, exc: ValidationException) -> Respon
         field = match.group(1) if match and match.group(1) else (str(key) if key else "body")
         field = field.removeprefix("data.") if field != "data" else "body"
         message = _AT_PATH.sub("", raw)
+        unknown = _UNKNOWN_FIELD.search(message)
+        if unknown:
+            parent = "" if field == "body" else f"{field}."
+            field, message = f"{parent}{unknown.group(1)}", "is not a known field"
         errors.append(FieldError(field or "body", message))
     if not errors:
         errors.append(FieldError("body", exc.detail or "invalid request"))
@@ -166,9 +171,11 @@ def _integrity_handler(
 
 def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
     # The exception's text may quote request data (PHI): log its type and where it was raised.
+    sqlstate = getattr(exc, "sqlstate", None)
     log.error(
-        "unhandled %s on %s %s\n%s",
+        "unhandled %s%s on %s %s\n%s",
         type(exc).__name__,
+        f" (SQLSTATE {sqlstate})" if sqlstate else "",
         request.method,
         request.url.path,
         "".join(traceback.format_tb(exc.__traceback__)),

@@ -5,15 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from msgspec import Meta
 
 from server.errors import Invalid
-
-PageSize = Annotated[int, Meta(ge=1, le=100)]
 
 
 class _Cursor(msgspec.Struct, array_like=True, frozen=True):

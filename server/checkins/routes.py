@@ -11,7 +11,6 @@ from server.auth.schemas import PatientPrincipal
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList
 from server.db import Connection
-from server.pagination import PageSize
 
 
 class CheckinController(Controller):
@@ -39,6 +38,6 @@ class CheckinController(Controller):
         patient: PatientPrincipal,
         conn: Connection,
         cursor: str | None = Parameter(default=None, max_length=200),
-        limit: PageSize = 20,
+        limit: int = Parameter(default=20, ge=1, le=100),
     ) -> CheckinPage:
         return await service.history(conn, patient.patient_id, cursor, limit)

@@ -12,7 +12,6 @@ from server.auth.schemas import CoordinatorPrincipal
 from server.checkins import service as checkins
 from server.checkins.schemas import CheckinPage
 from server.db import Connection
-from server.pagination import PageSize
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
 from server.settings import Settings
@@ -31,7 +30,7 @@ class CoordinatorPatientController(Controller):
         conn: Connection,
         now: datetime,
         cursor: str | None = Cursor,
-        limit: PageSize = 50,
+        limit: int = Parameter(default=50, ge=1, le=100),
     ) -> PatientPage:
         return await patients.list_patients(
             conn, coordinator.clinic_id, coordinator.coordinator_id, cursor, limit, now
@@ -97,7 +96,7 @@ class CoordinatorPatientController(Controller):
         conn: Connection,
         now: datetime,
         cursor: str | None = Cursor,
-        limit: PageSize = 50,
+        limit: int = Parameter(default=50, ge=1, le=100),
     ) -> CheckinPage:
         return await checkins.history_for_staff(
             conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, cursor, limit, now

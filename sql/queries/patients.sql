@@ -59,9 +59,9 @@ select p.id as patient_id, p.display_name, p.condition::text as condition, p.sta
        p.timezone, to_char(p.reminder_time, 'HH24:MI') as reminder_time,
        p.language::text as language, p.created_at, p.reminders_paused_until,
        (select count(*) from checkin_due d where d.patient_id = p.id
-         and d.status = 'completed' and d.closes_at > $3 - interval '30 days' and d.closes_at <= $3) as windows_completed_30d,
+         and d.status = 'completed' and d.closes_at > $3::timestamptz - interval '30 days' and d.closes_at <= $3) as windows_completed_30d,
        (select count(*) from checkin_due d where d.patient_id = p.id
-         and d.status = 'missed' and d.closes_at > $3 - interval '30 days' and d.closes_at <= $3) as windows_missed_30d,
+         and d.status = 'missed' and d.closes_at > $3::timestamptz - interval '30 days' and d.closes_at <= $3) as windows_missed_30d,
        (select max(s.scheduled_at) from infusion_session s
          where s.patient_id = p.id and s.status = 'completed') as last_infusion,
        (select min(s.scheduled_at) from infusion_session s

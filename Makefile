@@ -1,0 +1,36 @@
+# Quick start: `make run` (server + demo clinic on an embedded PostgreSQL), `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/checkin demo
+	$(BIN)/checkin serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix server tests bench
+	$(BIN)/ruff format server tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

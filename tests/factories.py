@@ -1,0 +1,95 @@
+"""Build clinics, coordinators and enrolled patients through the real services and API."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from server import db
+from server.clinics import service as clinics
+from server.clinics.schemas import Clinic
+from server.patients import service as patients
+from server.patients.schemas import NewPatient, PatientCreated
+from server.settings import Settings
+
+_ip_counter = itertools.count(1)
+
+
+def client_ip() -> str:
+    """A distinct client address per call (TEST-NET ranges; only ever a header value)."""
+    n = next(_ip_counter)
+    return f"2001:db8:{n // 65536:x}:{n % 65536:x}::1"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def make_clinic(pool: db.Pool, timezone: str = "America/New_York") -> Clinic:
+    async with pool.acquire() as conn:
+        return await clinics.create_clinic(
+            conn, f"Clinic {secrets.token_hex(3)}", timezone, now=now()
+        )
+
+
+async def make_coordinator(pool: db.Pool, clinic_id: uuid.UUID, role: str = "coordinator") -> str:
+    """A coordinator of the clinic; returns an API token for them."""
+    async with pool.acquire() as conn:
+        coordinator = await clinics.create_coordinator(
+            conn,
+            clinic_id=clinic_id,
+            email=f"c-{secrets.token_hex(4)}@clinic.test",
+            display_name="Test Coordinator",
+            role=role,
+            password=secrets.token_urlsafe(16),
+            now=now(),
+        )
+        issued = await clinics.issue_api_token(conn, coordinator.email, "test", now=now())
+    return issued.token
+
+
+async def make_patient(
+    pool: db.Pool, settings: Settings, clinic_id: uuid.UUID, **fields: Any
+) -> PatientCreated:
+    values: dict[str, Any] = {"display_name": "Pat", "timezone": "America/New_York"} | fields
+    async with pool.acquire() as conn:
+        return await patients.create_patient(
+            conn,
+            settings,
+            clinic_id,
+            NewPatient(**values),
+            actor_kind="operator",
+            actor_id=None,
+            now=now(),
+        )
+
+
+async def enroll(http: httpx.AsyncClient, code: str) -> str:
+    response = await http.post(
+        "/api/enroll", json={"code": code}, headers={"X-Forwarded-For": client_ip()}
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["device_token"]
+    return token
+
+
+async def enrolled_patient(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, clinic_id: uuid.UUID, **fields: Any
+) -> tuple[PatientCreated, dict[str, str]]:
+    """A patient with an enrolled device; returns the patient and auth headers."""
+    created = await make_patient(pool, settings, clinic_id, **fields)
+    token = await enroll(http, created.enrollment_code)
+    return created, {"Authorization": f"Bearer {token}"}
+
+
+def checkin_body(pain: Any = 5, fatigue: Any = 3, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "answered_at": now().isoformat(),
+        "answers": {"pain_now": pain, "fatigue": fatigue},
+    } | extra

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from server import db
+from server.settings import Settings
+from tests.factories import enrolled_patient, make_clinic
+
+
+async def test_profile_read_and_patch(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient, auth = await enrolled_patient(pool, settings, http, clinic.id, display_name="Iris")
+    me = (await http.get("/api/me", headers=auth)).json()
+    assert me["display_name"] == "Iris"
+    assert me["clinic_name"] == clinic.name
+    assert me["reminder_time"] == "18:00" and me["quiet_hours"] is None
+    pause = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    changed = await http.patch(
+        "/api/me",
+        headers=auth,
+        json={
+            "reminder_time": "07:45",
+            "quiet_hours": {"start": "22:00", "end": "07:00"},
+            "language": "es",
+            "timezone": "Australia/Lord_Howe",
+            "reminders_paused_until": pause.isoformat(),
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["reminder_time"] == "07:45"
+    assert body["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert body["language"] == "es" and body["timezone"] == "Australia/Lord_Howe"
+    assert datetime.fromisoformat(body["reminders_paused_until"]) == pause
+    # Sending only one field leaves the others; null clears.
+    cleared = await http.patch("/api/me", headers=auth, json={"quiet_hours": None})
+    assert cleared.json()["quiet_hours"] is None
+    assert cleared.json()["reminder_time"] == "07:45"
+    row = await pool.fetchrow("select * from patient where id = $1", patient.patient_id)
+    assert row["quiet_start"] is None and row["language"] == "es"
+
+
+async def test_profile_patch_rejects_bad_values(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    _, auth = await enrolled_patient(pool, settings, http, clinic.id)
+    cases = [
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone", 422),
+        ({"timezone": "+05:00"}, "timezone", 422),
+        ({"reminder_time": "25:00"}, "reminder_time", 400),
+        ({"reminder_time": "7pm"}, "reminder_time", 400),
+        ({"quiet_hours": {"start": "22:00"}}, "quiet_hours", 400),
+        ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, "quiet_hours", 422),
+        ({"language": "fr"}, "language", 400),
+        ({"display_name": "Someone else"}, "display_name", 400),
+        ({"reminders_paused_until": "2030-01-01T00:00:00Z"}, "reminders_paused_until", 422),
+    ]
+    for body, field, status in cases:
+        response = await http.patch("/api/me", headers=auth, json=body)
+        assert response.status_code == status, (body, response.text)
+        assert any(field in e["field"] for e in response.json()["errors"]), (body, response.text)
+    me = (await http.get("/api/me", headers=auth)).json()
+    assert me["timezone"] == "America/New_York" and me["reminder_time"] == "18:00"
+
+
+async def test_logout_revokes_this_device_only(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient, phone = await enrolled_patient(pool, settings, http, clinic.id)
+    from server.patients import service
+    from tests.factories import enroll, now
+
+    async with pool.acquire() as conn:
+        second = await service.new_code(
+            conn,
+            settings,
+            clinic.id,
+            patient.patient_id,
+            actor_kind="operator",
+            actor_id=None,
+            now=now(),
+        )
+    tablet = {"Authorization": f"Bearer {await enroll(http, second.enrollment_code)}"}
+    response = await http.post("/api/logout", headers=phone)
+    assert response.status_code == 204
+    assert "checkin_device=" in response.headers["set-cookie"]
+    assert (await http.get("/api/me", headers=phone)).status_code == 401
+    assert (await http.get("/api/me", headers=tablet)).status_code == 200
+    actions = await pool.fetch(
+        "select action from audit_event where patient_id = $1 order by id", patient.patient_id
+    )
+    assert [a["action"] for a in actions][-1] == "device.logout"
+
+
+async def test_health(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up"}
