@@ -257,8 +257,18 @@ def embedded_database_url(data_dir: str) -> str:
             "install the 'embedded' extra (pip install -e '.[embedded]') or set DATABASE_URL"
         ) from exc
     path = Path(data_dir).resolve()
+    if path.exists() and any(path.iterdir()) and not (path / "PG_VERSION").exists():
+        raise DatabaseError(
+            f"PG_DATA_DIR {path} holds other files: point it at an empty or new folder"
+        )
     path.mkdir(parents=True, exist_ok=True)
-    server = get_server(path, cleanup_mode="stop")
+    try:
+        server = get_server(path, cleanup_mode="stop")
+    except Exception as exc:  # pgserver raises bare subprocess and OS errors
+        raise DatabaseError(
+            f"the embedded PostgreSQL in {path} did not start ({type(exc).__name__}); "
+            f"its log is {path / 'log'}"
+        ) from exc
     url: str = server.get_uri()
     return url
 
