@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from asyncio import timeout as asyncio_timeout
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from server import db
+from server.auth.cache import DeviceCache
 from server.checkins.routes import CheckinController
 from server.coordinators.routes import CoordinatorPatientController
 from server.deps import DEPENDENCIES
@@ -60,9 +63,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)
+        app.state.device_cache = DeviceCache()
+        listener = asyncio.create_task(app.state.device_cache.listen(database_url))
         try:
             yield
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
             try:
                 async with asyncio_timeout(POOL_CLOSE_TIMEOUT):
                     await app.state.pool.close()

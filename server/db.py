@@ -105,14 +105,34 @@ _json_encoder = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder()
 
 
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + _json_encoder.encode(value)  # jsonb binary format: version 1, then text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _json_decoder.decode(data[1:])
+
+
 async def _init_connection(conn: Connection) -> None:
-    for kind in ("json", "jsonb"):
-        await conn.set_type_codec(
-            kind,
-            schema="pg_catalog",
-            encoder=lambda value: _json_encoder.encode(value).decode(),
-            decoder=_json_decoder.decode,
-        )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        encoder=_json_encoder.encode,
+        decoder=_json_decoder.decode,
+        format="binary",
+    )
+
+
+async def _reset_nothing(conn: Connection) -> None:
+    """Connection reset on release back to the pool: nothing to do.
+
+    asyncpg's default reset sends one more query per request (UNLISTEN, RESET ALL, ...).
+    This code keeps no session state on pooled connections (no LISTEN, SET, advisory locks
+    or cursors), and asyncpg still rolls back a transaction left open before calling this.
+    """
 
 
 async def create_pool(settings: Settings, dsn: str) -> Pool:
@@ -122,6 +142,7 @@ async def create_pool(settings: Settings, dsn: str) -> Pool:
         max_size=settings.db_pool_max_size,
         command_timeout=settings.db_command_timeout,
         init=_init_connection,
+        reset=_reset_nothing,
         server_settings={"application_name": "checkin", "timezone": "UTC"},
     )
 

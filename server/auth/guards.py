@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from server.auth import store
+from server.auth.cache import DeviceCache
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
 from server.auth.tokens import sha256
-from server.db import Connection
 from server.errors import Unauthorized
 from server.web import AnyRequest
 
@@ -31,23 +29,32 @@ def _usable(token: str | None) -> str | None:
     return token
 
 
-async def provide_patient(request: AnyRequest, conn: Connection, now: datetime) -> PatientPrincipal:
+async def provide_patient(request: AnyRequest) -> PatientPrincipal:
     token = _usable(_bearer(request) or request.cookies.get(DEVICE_COOKIE))
     if token is None:
         raise Unauthorized("this device is not enrolled: open your enrollment link again")
-    principal = await store.device_principal(conn, sha256(token), now)
+    token_hash = sha256(token)
+    state = request.app.state
+    cache: DeviceCache = state.device_cache
+    principal = cache.get(token_hash)
+    if principal is not None:
+        return principal
+    generation = cache.generation
+    async with state.pool.acquire() as conn:
+        principal = await store.device_principal(conn, token_hash, state.clock())
     if principal is None:
         raise Unauthorized("this device is no longer enrolled: ask your clinic for a new link")
+    cache.put(token_hash, principal, generation)
     return principal
 
 
-async def provide_coordinator(
-    request: AnyRequest, conn: Connection, now: datetime
-) -> CoordinatorPrincipal:
+async def provide_coordinator(request: AnyRequest) -> CoordinatorPrincipal:
     token = _usable(_bearer(request))
     if token is None:
         raise Unauthorized("sign in, or send an API token as Authorization: Bearer <token>")
-    principal = await store.coordinator_principal(conn, sha256(token), now)
+    state = request.app.state
+    async with state.pool.acquire() as conn:
+        principal = await store.coordinator_principal(conn, sha256(token), state.clock())
     if principal is None:
         raise Unauthorized("this API token is not valid or was revoked")
     return principal

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from litestar import Controller, Response, get, post
+from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth.schemas import PatientPrincipal
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList
-from server.db import Connection
+from server.deps import now_of, pool_of
 
 
 class CheckinController(Controller):
@@ -18,8 +17,15 @@ class CheckinController(Controller):
     tags = ["patient"]
 
     @get("/due", summary="Check-ins open now, each with its questionnaire")
-    async def due(self, patient: PatientPrincipal, conn: Connection, now: datetime) -> DueList:
-        return await service.due(conn, patient.patient_id, now)
+    async def due(
+        self,
+        state: State,
+        patient: PatientPrincipal,
+    ) -> DueList:
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await service.due(conn, patient.patient_id, now)
 
     @post(
         "/",
@@ -27,17 +33,25 @@ class CheckinController(Controller):
         status_code=201,
     )
     async def submit(
-        self, data: CheckinIn, patient: PatientPrincipal, conn: Connection, now: datetime
+        self,
+        state: State,
+        data: CheckinIn,
+        patient: PatientPrincipal,
     ) -> Response[CheckinOut]:
-        submitted = await service.submit(conn, patient.patient_id, data, now)
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            submitted = await service.submit(conn, patient.patient_id, data, now)
         return Response(submitted.checkin, status_code=201 if submitted.created else 200)
 
     @get("/", summary="This patient's check-ins, newest first")
     async def history(
         self,
+        state: State,
         patient: PatientPrincipal,
-        conn: Connection,
         cursor: str | None = Parameter(default=None, max_length=200),
         limit: int = Parameter(default=20, ge=1, le=100),
     ) -> CheckinPage:
-        return await service.history(conn, patient.patient_id, cursor, limit)
+        pool = pool_of(state)
+        async with pool.acquire() as conn:
+            return await service.history(conn, patient.patient_id, cursor, limit)

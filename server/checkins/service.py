@@ -58,8 +58,9 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
         errors.append(FieldError("answered_at", "is in the future; check the phone's clock"))
     if errors:
         raise Invalid("; ".join(f"{e.field} {e.message}" for e in errors), errors)
-    note = body.note.strip() if body.note else None
+    note = (body.note.strip() if body.note else None) or None
     digest = content_hash(body)
+    scores = score(questionnaire, body.answers)
     row = await store.insert(
         conn,
         id_=body.id,
@@ -69,13 +70,24 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
         version=questionnaire.version,
         answered_at=body.answered_at,
         answers=body.answers,
-        scores=score(questionnaire, body.answers),
-        note=note or None,
+        scores=scores,
+        note=note,
         content_hash=digest,
         now=now,
     )
     if row is not None:
-        return Submitted(to_struct(row, CheckinOut), created=True)
+        stored = CheckinOut(
+            id=body.id,
+            due_id=row["due_id"],
+            questionnaire=questionnaire.code,
+            questionnaire_version=questionnaire.version,
+            answered_at=body.answered_at.astimezone(UTC),
+            received_at=now,
+            answers=body.answers,
+            scores=scores,
+            note=note,
+        )
+        return Submitted(stored, created=True)
     existing = await store.get_existing(conn, body.id)
     if (
         existing is None

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from litestar import Controller, get, post
+from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.auth.schemas import CoordinatorPrincipal
 from server.checkins import service as checkins
 from server.checkins.schemas import CheckinPage
-from server.db import Connection
+from server.deps import now_of, pool_of, settings_of
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
-from server.settings import Settings
 
 Cursor = Parameter(default=None, max_length=200)
 
@@ -26,44 +25,54 @@ class CoordinatorPatientController(Controller):
     @get("/", summary="The clinic's patients, newest first")
     async def list_patients(
         self,
+        state: State,
         coordinator: CoordinatorPrincipal,
-        conn: Connection,
-        now: datetime,
         cursor: str | None = Cursor,
         limit: int = Parameter(default=50, ge=1, le=100),
     ) -> PatientPage:
-        return await patients.list_patients(
-            conn, coordinator.clinic_id, coordinator.coordinator_id, cursor, limit, now
-        )
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await patients.list_patients(
+                conn, coordinator.clinic_id, coordinator.coordinator_id, cursor, limit, now
+            )
 
     @post(
         "/", status_code=201, summary="Add a patient; returns a one-time enrollment code and link"
     )
     async def create_patient(
         self,
+        state: State,
         data: NewPatient,
         coordinator: CoordinatorPrincipal,
-        conn: Connection,
-        settings: Settings,
-        now: datetime,
     ) -> PatientCreated:
-        return await patients.create_patient(
-            conn,
-            settings,
-            coordinator.clinic_id,
-            data,
-            actor_kind="coordinator",
-            actor_id=coordinator.coordinator_id,
-            now=now,
-        )
+        pool = pool_of(state)
+        now = now_of(state)
+        settings = settings_of(state)
+        async with pool.acquire() as conn:
+            return await patients.create_patient(
+                conn,
+                settings,
+                coordinator.clinic_id,
+                data,
+                actor_kind="coordinator",
+                actor_id=coordinator.coordinator_id,
+                now=now,
+            )
 
     @get("/{patient_id:uuid}", summary="One patient: settings, adherence, latest scores")
     async def patient_detail(
-        self, patient_id: UUID, coordinator: CoordinatorPrincipal, conn: Connection, now: datetime
+        self,
+        state: State,
+        patient_id: UUID,
+        coordinator: CoordinatorPrincipal,
     ) -> PatientDetail:
-        return await patients.patient_detail(
-            conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, now
-        )
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await patients.patient_detail(
+                conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, now
+            )
 
     @post(
         "/{patient_id:uuid}/enrollment-code",
@@ -72,32 +81,42 @@ class CoordinatorPatientController(Controller):
     )
     async def new_enrollment_code(
         self,
+        state: State,
         patient_id: UUID,
         coordinator: CoordinatorPrincipal,
-        conn: Connection,
-        settings: Settings,
-        now: datetime,
     ) -> PatientCreated:
-        return await patients.new_code(
-            conn,
-            settings,
-            coordinator.clinic_id,
-            patient_id,
-            actor_kind="coordinator",
-            actor_id=coordinator.coordinator_id,
-            now=now,
-        )
+        pool = pool_of(state)
+        now = now_of(state)
+        settings = settings_of(state)
+        async with pool.acquire() as conn:
+            return await patients.new_code(
+                conn,
+                settings,
+                coordinator.clinic_id,
+                patient_id,
+                actor_kind="coordinator",
+                actor_id=coordinator.coordinator_id,
+                now=now,
+            )
 
     @get("/{patient_id:uuid}/checkins", summary="One patient's check-ins, newest first")
     async def patient_checkins(
         self,
+        state: State,
         patient_id: UUID,
         coordinator: CoordinatorPrincipal,
-        conn: Connection,
-        now: datetime,
         cursor: str | None = Cursor,
         limit: int = Parameter(default=50, ge=1, le=100),
     ) -> CheckinPage:
-        return await checkins.history_for_staff(
-            conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, cursor, limit, now
-        )
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await checkins.history_for_staff(
+                conn,
+                coordinator.clinic_id,
+                coordinator.coordinator_id,
+                patient_id,
+                cursor,
+                limit,
+                now,
+            )

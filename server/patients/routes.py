@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from litestar import Controller, Response, get, patch, post
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, State
 
 from server.auth.guards import DEVICE_COOKIE
 from server.auth.schemas import PatientPrincipal
 from server.auth.throttle import client_key
-from server.db import Connection
-from server.deps import client_host
+from server.deps import client_host, now_of, pool_of, settings_of
 from server.patients import service
 from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, ProfilePatch
 from server.settings import Settings
@@ -40,31 +37,51 @@ class PatientController(Controller):
     @post("/enroll", status_code=201, summary="Exchange a one-time code for a device token")
     async def enroll(
         self,
+        state: State,
         request: AnyRequest,
         data: EnrollRequest,
-        settings: Settings,
-        now: datetime,
     ) -> Response[EnrollResponse]:
+        now = now_of(state)
+        settings = settings_of(state)
         enrolled = await service.enroll(
-            request.app.state.pool, settings, data.code, client_key(client_host(request)), now
+            pool_of(state), settings, data.code, client_key(client_host(request)), now
         )
         return Response(
             enrolled, status_code=201, cookies=[device_cookie(settings, enrolled.device_token)]
         )
 
     @get("/me", summary="This patient's profile")
-    async def me(self, patient: PatientPrincipal, conn: Connection, now: datetime) -> Profile:
-        return await service.get_profile(conn, patient.patient_id, now)
+    async def me(
+        self,
+        state: State,
+        patient: PatientPrincipal,
+    ) -> Profile:
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await service.get_profile(conn, patient.patient_id, now)
 
     @patch("/me", summary="Change reminder time, quiet hours, language, time zone or pause")
     async def update_me(
-        self, data: ProfilePatch, patient: PatientPrincipal, conn: Connection, now: datetime
+        self,
+        state: State,
+        data: ProfilePatch,
+        patient: PatientPrincipal,
     ) -> Profile:
-        return await service.update_profile(conn, patient.patient_id, data, now)
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await service.update_profile(conn, patient.patient_id, data, now)
 
     @post("/logout", status_code=204, summary="Revoke this device")
     async def logout(
-        self, patient: PatientPrincipal, conn: Connection, settings: Settings, now: datetime
+        self,
+        state: State,
+        patient: PatientPrincipal,
     ) -> Response[None]:
-        await service.logout(conn, patient.device_id, now)
+        pool = pool_of(state)
+        now = now_of(state)
+        settings = settings_of(state)
+        async with pool.acquire() as conn:
+            await service.logout(conn, patient.device_id, now)
         return Response(None, status_code=204, cookies=[device_cookie(settings, "", max_age=0)])

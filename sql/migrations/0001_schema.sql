@@ -120,6 +120,28 @@ create table device (
 );
 create index device_patient_idx on device (patient_id);
 
+-- Server processes cache device tokens briefly; tell them at once when one stops being valid.
+create function device_changed_notify() returns trigger
+language plpgsql as $$
+begin
+    if tg_table_name = 'patient' then
+        perform pg_notify('checkin_device_changed', 'patient:' || old.id::text);
+    else
+        perform pg_notify('checkin_device_changed', 'device:' || old.id::text);
+    end if;
+    return null;
+end;
+$$;
+
+create trigger device_revoked_notify
+    after update of revoked_at or delete on device
+    for each row execute function device_changed_notify();
+
+create trigger patient_status_notify
+    after update of status on patient
+    for each row when (old.status is distinct from new.status)
+    execute function device_changed_notify();
+
 create table infusion_session (
     id uuid primary key default gen_random_uuid(),
     patient_id uuid not null,

@@ -1,0 +1,231 @@
+"""Check-in ingest under load, against the floor of our stack.
+
+Starts `checkin serve` on a fresh database with N enrolled patients whose daily window is open,
+then C connections post check-ins for D seconds (each a new id, from a random patient). Then the
+same load generator runs against bench/floor_app.py (one INSERT per POST) with the same number of
+server processes. Prints requests/s, p50/p95/p99, errors, and whether every 201 is a stored row.
+
+    python bench/ingest.py [--patients 200] [--concurrency 64] [--duration 30] [--workers 2]
+
+Uses TEST_DATABASE_URL or DATABASE_URL (a maintenance URL of a cluster) when set, otherwise the
+embedded PostgreSQL in .data/bench-pg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import msgspec
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import floor_app, loadgen  # noqa: E402
+from server import db  # noqa: E402
+from server.auth import store as auth_store  # noqa: E402
+from server.auth.tokens import new_token  # noqa: E402
+from server.clinics import service as clinics  # noqa: E402
+from server.patients import service as patients  # noqa: E402
+from server.patients.schemas import NewPatient  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from tests import pg  # noqa: E402
+from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+
+ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+async def seed(url: str, count: int) -> list[str]:
+    """N enrolled patients whose daily window is open now; returns their device tokens."""
+    now = datetime.now(UTC)
+    tokens: list[str] = []
+    async with db.connection(url) as conn:
+        clinic = await clinics.create_clinic(conn, "Bench Clinic", "UTC", now=now)
+        for i in range(count):
+            zone = ZONES[i % len(ZONES)]
+            local = now.astimezone(ZoneInfo(zone)) - timedelta(hours=1)
+            new = NewPatient(display_name=f"P{i}", timezone=zone, reminder_time=f"{local:%H:%M}")
+            created = await patients.create_patient(
+                conn, Settings(), clinic.id, new, actor_kind="operator", actor_id=None, now=now
+            )
+            token, token_hash = new_token()
+            await auth_store.insert_device(conn, created.patient_id, token_hash, now)
+            tokens.append(token)
+        await conn.execute(
+            "update patient set status = 'active', created_at = now() - interval '2 days'"
+        )
+    return tokens
+
+
+class CpuMeter:
+    """CPU seconds used by the server's processes, by PostgreSQL and by this load generator."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = psutil.Process(server.process.pid)
+
+    def _sample(self) -> tuple[float, float, float, int]:
+        def cpu(p: psutil.Process) -> float:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                return 0.0
+            return float(t.user + t.system)
+
+        tree = [self.server, *self.server.children(recursive=True)]
+        rss = sum(p.memory_info().rss for p in tree if p.is_running())
+        postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        return (
+            sum(cpu(p) for p in tree),
+            sum(cpu(p) for p in postgres),
+            cpu(psutil.Process()),
+            rss,
+        )
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.end = self._sample()
+
+    def line(self, requests: int) -> str:
+        server, postgres, load = (
+            (self.end[i] - self.start[i]) / max(requests, 1) * 1e6 for i in range(3)
+        )
+        return (
+            f"{'':<28} CPU per request: server {server:.0f} us, PostgreSQL {postgres:.0f} us, "
+            f"load generator {load:.0f} us; server RSS {self.end[3] / 2**20:.0f} MiB"
+        )
+
+
+def start(args: list[str], env: dict[str, str], port: int) -> ServerProcess:
+    server = ServerProcess(args, env, port)
+    server.wait_healthy()
+    return server
+
+
+async def open_windows(base_url: str, tokens: list[str]) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession(base_url) as session:
+        for token in tokens:
+            async with session.get(
+                "/api/checkins/due", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                assert response.status == 200, await response.text()
+
+
+def checkin_requests(tokens: list[str]) -> loadgen.Callable[[], loadgen.Request]:
+    encoder = msgspec.json.Encoder()
+    headers = [{"Authorization": f"Bearer {t}", "Content-Type": "application/json"} for t in tokens]
+
+    def make() -> loadgen.Request:
+        body = {
+            "id": str(uuid.uuid4()),
+            "answered_at": datetime.now(UTC).isoformat(),
+            "answers": {"pain_now": random.randint(0, 10), "fatigue": random.randint(0, 10)},
+        }
+        return "/api/checkins", encoder.encode(body), random.choice(headers)
+
+    return make
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=Settings().workers)
+    parser.add_argument("--skip-floor", action="store_true")
+    args = parser.parse_args()
+
+    cluster = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not cluster:
+        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
+    cluster = pg.server_url()
+    name = pg.new_name("checkin_bench")
+    url = await pg.create_database(cluster, name)
+    floor_name = pg.new_name("checkin_floor")
+    floor_url = await pg.create_database(cluster, floor_name)
+    servers: list[ServerProcess] = []
+    try:
+        async with db.connection(url) as conn:
+            await db.migrate(conn)
+        tokens = await seed(url, args.patients)
+        print(
+            f"{args.patients} patients, concurrency {args.concurrency}, {args.duration:.0f} s, "
+            f"{args.workers} server process(es), {os.cpu_count()} CPUs",
+            flush=True,
+        )
+
+        port = free_port()
+        env = clean_env(
+            DATABASE_URL=url, PORT=str(port), WORKERS=str(args.workers), LOG_LEVEL="warning"
+        )
+        server = start([sys.executable, "-m", "server", "serve"], env, port)
+        servers.append(server)
+        await open_windows(server.url, tokens)
+        with CpuMeter(server) as real_cpu:
+            real = await loadgen.run(
+                server.url, checkin_requests(tokens), args.concurrency, args.duration
+            )
+        server.stop()
+        servers.remove(server)
+        async with db.connection(url) as conn:
+            stored = await conn.fetchval("select count(*) from checkin")
+            completed = await conn.fetchval(
+                "select count(*) from checkin_due where status = 'completed'"
+            )
+        lost = real.created_total - stored
+        print(real.line("POST /api/checkins"))
+        print(real_cpu.line(real.total))
+        print(
+            f"{'':<28} stored rows {stored} = 201 answers {real.created_total}: "
+            f"{'yes' if lost == 0 else f'NO ({lost:+d})'}; windows completed {completed}"
+        )
+
+        if args.skip_floor:
+            return
+        async with db.connection(floor_url) as conn:
+            await conn.execute(floor_app.DDL)
+        port = free_port()
+        env = clean_env(DATABASE_URL=floor_url, LOG_LEVEL="warning")
+        floor = start(
+            [
+                sys.executable, "-m", "uvicorn", "bench.floor_app:create", "--factory",
+                "--port", str(port), "--workers", str(args.workers), "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            ],
+            env,
+            port,
+        )  # fmt: skip
+        servers.append(floor)
+        with CpuMeter(floor) as floor_cpu:
+            floor_result = await loadgen.run(
+                floor.url, checkin_requests(tokens), args.concurrency, args.duration
+            )
+        print(floor_result.line("floor (one INSERT)"))
+        print(floor_cpu.line(floor_result.total))
+        ratio = (real.ok / real.duration) / (floor_result.ok / floor_result.duration)
+        p99 = real.percentile(99) / floor_result.percentile(99)
+        print(
+            f"real / floor: throughput {ratio:.0%} (target >= 70%), "
+            f"p99 {p99:.2f}x (target <= 1.5x), errors {real.failed}, lost {lost}"
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        await pg.drop_database(cluster, name)
+        await pg.drop_database(cluster, floor_name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
