@@ -84,4 +84,6 @@ class PatientController(Controller):
         settings = settings_of(state)
         async with pool.acquire() as conn:
             await service.logout(conn, patient.device_id, now)
+        # Other processes hear of it through PostgreSQL; this one forgets the device now.
+        state.device_cache.invalidate(f"device:{patient.device_id}")
         return Response(None, status_code=204, cookies=[device_cookie(settings, "", max_age=0)])
