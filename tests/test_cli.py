@@ -112,3 +112,38 @@ def test_duplicate_coordinator_email(cli_db: str) -> None:
     again = run(cli_db, *args, stdin="a long enough password\n")
     assert again.returncode == 1
     assert "already exists" in again.stderr
+
+
+def test_demo_refuses_a_database_with_other_clinics(cli_db: str) -> None:
+    run(cli_db, "clinic", "add", "Real Clinic", "--timezone", "UTC")
+    result = run(cli_db, "demo")
+    assert result.returncode == 1
+    assert "only into an empty database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_demo_seeds_an_empty_database_once(make_database) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    database = await make_database()
+    first = await asyncio.to_thread(run, database, "demo", "--json")
+    assert first.returncode == 0, first.stderr
+    seeded = json.loads(first.stdout)
+    assert seeded["seeded"] is True and seeded["patients"] == 40
+    second = await asyncio.to_thread(run, database, "demo", "--json")
+    refreshed = json.loads(second.stdout)
+    assert refreshed["seeded"] is False
+    assert refreshed["coordinator_password"] != seeded["coordinator_password"]
+    from server import db
+
+    async with db.connection(database) as conn:
+        assert await conn.fetchval("select count(*) from patient") == 40
+        per_patient = await conn.fetch(
+            "select p.condition::text, count(c.*) as n from patient p"
+            " left join checkin c on c.patient_id = p.id group by p.id"
+        )
+        missed = await conn.fetchval("select count(*) from checkin_due where status = 'missed'")
+        infusions = await conn.fetchval("select count(*) from infusion_session")
+    assert {row["condition"] for row in per_patient} == {"crps", "fibromyalgia", "lyme"}
+    assert sum(row["n"] > 30 for row in per_patient) >= 30  # ~60 days, some misses
+    assert missed > 0 and infusions >= 39 * 5
