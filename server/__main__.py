@@ -57,7 +57,8 @@ def _database_url(settings: Settings, quiet: bool = False) -> str:
 
 
 async def _migrate(url: str) -> list[db.Migration]:
-    async with db.connection(url) as conn:
+    # No time limit: waiting for another process's lock or building an index can take long.
+    async with db.connection(url, command_timeout=None) as conn:
         return await db.migrate(conn)
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from litestar import Litestar, MediaType, Response, get
+from litestar import Litestar, MediaType, Response, get, head
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -23,9 +23,10 @@ from server.auth.cache import DeviceCache
 from server.checkins.routes import CheckinController
 from server.coordinators.routes import CoordinatorPatientController
 from server.deps import DEPENDENCIES
-from server.errors import EXCEPTION_HANDLERS
+from server.errors import EXCEPTION_HANDLERS, UnsupportedMediaType
 from server.patients.routes import PatientController
 from server.settings import Settings
+from server.web import AnyRequest
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,27 @@ async def healthz(state: State) -> Response[Health]:
     if await db.ping(state.pool, limit=2.0):
         return Response(Health("ok", "up"), media_type=MediaType.JSON)
     return Response(Health("unavailable", "down"), status_code=503, media_type=MediaType.JSON)
+
+
+@head("/healthz", include_in_schema=False)
+async def healthz_head(state: State) -> Response[None]:
+    return Response(None, status_code=200 if await db.ping(state.pool, limit=2.0) else 503)
+
+
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def require_json(request: AnyRequest) -> None:
+    """Bodies are JSON: anything else gets 415 before a handler sees it (this also keeps
+    cross-site HTML forms, which cannot send JSON, from reaching the API)."""
+    if request.method not in JSON_METHODS:
+        return
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if has_body and media_type != "application/json":
+        raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")
 
 
 @get("/app/enroll", include_in_schema=False)
@@ -79,6 +101,7 @@ def create_app(
 
     route_handlers: list[object] = [
         healthz,
+        healthz_head,
         PatientController,
         CheckinController,
         CoordinatorPatientController,
@@ -95,6 +118,7 @@ def create_app(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=require_json,
         lifespan=[lifespan],
         state=State({"settings": settings, "clock": clock}),
         request_max_body_size=settings.max_body_bytes,

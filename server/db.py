@@ -147,7 +147,7 @@ async def create_pool(settings: Settings, dsn: str) -> Pool:
     )
 
 
-async def connect(dsn: str, command_timeout: float = 60.0) -> Connection:
+async def connect(dsn: str, command_timeout: float | None = 60.0) -> Connection:
     conn: Connection = await asyncpg.connect(
         dsn, command_timeout=command_timeout, server_settings={"timezone": "UTC"}
     )
@@ -156,8 +156,8 @@ async def connect(dsn: str, command_timeout: float = 60.0) -> Connection:
 
 
 @asynccontextmanager
-async def connection(dsn: str) -> AsyncIterator[Connection]:
-    conn = await connect(dsn)
+async def connection(dsn: str, command_timeout: float | None = 60.0) -> AsyncIterator[Connection]:
+    conn = await connect(dsn, command_timeout)
     try:
         yield conn
     finally:

@@ -106,9 +106,18 @@ def describe(logins: DemoLogins) -> str:
 
 
 async def seed(conn: Connection, settings: Settings, *, now: datetime) -> DemoLogins:
-    """Seed the demo into an empty database, or refresh the logins of an existing demo."""
-    if await clinic_store.count_clinics(conn) > 0:
-        return await _refresh(conn, settings, now)
+    """Seed the demo into an empty database, or refresh the logins of an existing demo.
+
+    All or nothing, in one transaction; concurrent runs queue on an advisory lock.
+    """
+    async with conn.transaction():
+        await conn.execute(q("demo.lock"))
+        if await clinic_store.count_clinics(conn) > 0:
+            return await _refresh(conn, settings, now)
+        return await _seed(conn, settings, now)
+
+
+async def _seed(conn: Connection, settings: Settings, now: datetime) -> DemoLogins:
     rng = random.Random(20261126)  # same demo every time
     password = _password()
     clinic = await clinics.create_clinic(conn, DEMO_CLINIC, DEMO_TIMEZONE, now=now)

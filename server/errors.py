@@ -33,6 +33,12 @@ class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldError] = msgspec.field(default_factory=list)
 
 
+def check_text(field: str, value: str | None) -> None:
+    """PostgreSQL cannot store NUL in text: refuse it here, naming the field."""
+    if value is not None and "\x00" in value:
+        raise Invalid.field(field, "must not contain the NUL character")
+
+
 class DomainError(Exception):
     status_code = 400
     code = "bad_request"
@@ -73,6 +79,11 @@ class Invalid(DomainError):
         return cls(f"{field}: {message}", [FieldError(field, message)])
 
 
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"
@@ -98,6 +109,8 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     "patient_quiet_hours_distinct": (Invalid, "quiet_hours", "start and end must differ"),
     "checkin_due_fk": (Invalid, "due_id", "no such due check-in for this patient"),
     "checkin_note_length": (Invalid, "note", "must be at most 2000 characters"),
+    "coordinator_display_name_length": (Invalid, "name", "must be at most 200 characters"),
+    "clinic_daily_window_range": (Invalid, "daily_window_minutes", "must be 60 to 1440"),
 }
 
 
@@ -114,30 +127,105 @@ def _domain_handler(_: AnyRequest, exc: DomainError) -> Response[ErrorBody]:
 
 
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]{1,64})`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_MALFORMED = ("JSON is malformed", "Input data was truncated", "must be UTF-8")
+
+
+def _allowed_values(request: AnyRequest, path: str) -> list[str] | None:
+    """The choices the request body's type allows at ``path`` (for "must be one of" messages)."""
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters["data"]
+        info: msgspec.inspect.Type = msgspec.inspect.type_info(parameter.annotation)
+    except (KeyError, AttributeError, TypeError):
+        return None
+    for part in path.split("."):
+        info = _unwrap(info)
+        if not isinstance(info, msgspec.inspect.StructType):
+            return None
+        fields = {f.name: f.type for f in info.fields}
+        if part not in fields:
+            return None
+        info = fields[part]
+    info = _unwrap(info)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return [str(v) for v in info.values]
+    return None
+
+
+def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    while True:
+        if isinstance(info, msgspec.inspect.Metadata):
+            info = info.type
+        elif isinstance(info, msgspec.inspect.UnionType):
+            useful = [
+                t for t in info.types
+                if not isinstance(t, msgspec.inspect.NoneType)
+            ]  # fmt: skip
+            if len(useful) != 1:
+                return info
+            info = useful[0]
+        else:
+            return info
+
+
+def _client_error(request: AnyRequest, raw: str, key: object) -> tuple[int, FieldError]:
+    """One msgspec/Litestar validation message, rewritten so it never repeats the input."""
+    match = _AT_PATH.search(raw)
+    field = match.group(1) if match and match.group(1) else (str(key) if key else "body")
+    field = "body" if field == "data" else field.removeprefix("data.")
+    if not _SAFE_NAME.match(field.replace(".", "_").replace("[", "_").replace("]", "_")):
+        field = "body"
+    message = _AT_PATH.sub("", raw)
+    if message.startswith(_MALFORMED):
+        return 400, FieldError("body", "must be valid UTF-8 JSON")
+    if message in ("'data'", "Expected `object`, got `null`") or (
+        field == "body" and message.startswith("Expected `object`")
+    ):
+        return 422, FieldError("body", "must be a JSON object")
+    unknown = _UNKNOWN_FIELD.search(message)
+    if unknown:
+        name = unknown.group(1)
+        parent = "" if field == "body" else f"{field}."
+        if _SAFE_NAME.match(name):
+            return 422, FieldError(f"{parent}{name}", "is not a known field")
+        return 422, FieldError(field, "holds a field that is not known")
+    if message.startswith("Invalid enum value"):
+        allowed = _allowed_values(request, field)
+        return 422, FieldError(
+            field, f"must be one of: {', '.join(allowed)}" if allowed else "is not an allowed value"
+        )
+    if "matching regex" in message:
+        return 422, FieldError(field, "does not have the expected format")
+    return 422, FieldError(field, message)
 
 
 def _validation_handler(request: AnyRequest, exc: ValidationException) -> Response[ErrorBody]:
-    errors: list[FieldError] = []
+    answers: list[tuple[int, FieldError]] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
-        if not isinstance(item, dict):
-            continue
-        raw = str(item.get("message", "invalid value"))
-        match = _AT_PATH.search(raw)
-        key = item.get("key")
-        field = match.group(1) if match and match.group(1) else (str(key) if key else "body")
-        field = field.removeprefix("data.") if field != "data" else "body"
-        message = _AT_PATH.sub("", raw)
-        unknown = _UNKNOWN_FIELD.search(message)
-        if unknown:
-            parent = "" if field == "body" else f"{field}."
-            field, message = f"{parent}{unknown.group(1)}", "is not a known field"
-        errors.append(FieldError(field or "body", message))
-    if not errors:
-        errors.append(FieldError("body", exc.detail or "invalid request"))
+        if isinstance(item, dict):
+            answers.append(
+                _client_error(request, str(item.get("message", "invalid value")), item.get("key"))
+            )
+    if not answers:
+        answers.append(_client_error(request, str(exc.detail or "invalid request"), None))
+    status = 400 if any(code == 400 for code, _ in answers) else 422
+    errors = [error for _, error in answers]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return error_response(400, ErrorBody("bad_request", summary, errors))
+    code = "bad_request" if status == 400 else "invalid"
+    return error_response(status, ErrorBody(code, summary, errors))
+
+
+def _unicode_handler(_: AnyRequest, exc: UnicodeDecodeError) -> Response[ErrorBody]:
+    error = FieldError("body", "must be valid UTF-8 JSON")
+    return error_response(400, ErrorBody("bad_request", "body: must be valid UTF-8 JSON", [error]))
+
+
+def _text_handler(_: AnyRequest, exc: asyncpg.DataError) -> Response[ErrorBody]:
+    # Reached only if a text with NUL slipped past the checks at the boundary.
+    error = FieldError("body", "text must not contain the NUL character")
+    return error_response(422, ErrorBody("invalid", f"body: {error.message}", [error]))
 
 
 def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
@@ -186,6 +274,9 @@ def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBo
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_handler,
     ValidationException: _validation_handler,
+    UnicodeDecodeError: _unicode_handler,
+    asyncpg.CharacterNotInRepertoireError: _text_handler,
+    asyncpg.UntranslatableCharacterError: _text_handler,
     HTTPException: _http_handler,
     asyncpg.IntegrityConstraintViolationError: _integrity_handler,
     Exception: _unexpected_handler,

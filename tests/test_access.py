@@ -44,6 +44,13 @@ async def test_cross_clinic_reads_answer_404(
     assert str(patient_a.patient_id) not in {p["patient_id"] for p in listed}
     listed_a = (await http.get("/api/coordinator/patients", headers=staff_a)).json()["items"]
     assert str(patient_a.patient_id) in {p["patient_id"] for p in listed_a}
+    # The list read is audited with who was shown.
+    shown = await pool.fetchval(
+        "select detail->'patient_ids' from audit_event where action = 'patient.list'"
+        " and clinic_id = $1 order by id desc limit 1",
+        clinic_a.id,
+    )
+    assert shown == [str(patient_a.patient_id)]
 
 
 async def test_patient_sees_only_own_checkins(
@@ -110,7 +117,7 @@ async def test_coordinator_creates_patient_and_reads_are_audited(
         headers=staff,
         json={"display_name": "X", "timezone": "Europe/Paris", "condition": "migraine"},
     )
-    assert bad_condition.status_code == 400
+    assert bad_condition.status_code == 422
     assert bad_condition.json()["errors"][0]["field"] == "condition"
 
     await http.get(f"/api/coordinator/patients/{patient_id}", headers=staff)

@@ -146,28 +146,46 @@ async def test_failures_are_throttled_per_client(
 
 @pytest.mark.slow
 async def test_failures_are_throttled_globally_across_processes(make_database) -> None:  # type: ignore[no-untyped-def]
-    """Two server processes share one global budget kept in PostgreSQL."""
+    """Two server processes share one global budget of failures kept in PostgreSQL. Once it is
+    spent, every address still gets its first try of the window (patients typing their own code
+    are served) but no second one."""
     database = await make_database()
     server = start_server(
-        database, workers=2, ENROLL_MAX_FAILURES_GLOBAL="12", ENROLL_MAX_FAILURES_PER_CLIENT="1000"
+        database, workers=2, ENROLL_MAX_FAILURES_GLOBAL="12", ENROLL_MAX_FAILURES_PER_CLIENT="5"
     )
     try:
+        settings = Settings(public_url=server.url)
+        pool = await db.create_pool(settings, database)
+        try:
+            clinic = await make_clinic(pool)
+            patient = await make_patient(pool, settings, clinic.id)
+        finally:
+            await pool.close()
         async with httpx.AsyncClient(base_url=server.url) as client:
-            statuses = []
-            for _ in range(20):
+
+            async def attempt(code: str, address: str) -> int:
                 response = await client.post(
-                    "/api/enroll",
-                    json={"code": "AAAA-AAAA-AAAA"},
-                    headers={"X-Forwarded-For": client_ip()},  # a new address every time
+                    "/api/enroll", json={"code": code}, headers={"X-Forwarded-For": address}
                 )
-                statuses.append(response.status_code)
-        assert statuses.count(400) == 12
-        assert statuses[12:] == [429] * 8
+                return response.status_code
+
+            # One address that keeps guessing is stopped by its own limit and, blocked,
+            # does not eat into everyone's budget.
+            hammer = client_ip()
+            statuses = [await attempt("AAAA-AAAA-AAAA", hammer) for _ in range(30)]
+            assert statuses == [400] * 5 + [429] * 25
+            # Many addresses spend the global budget (5 of 12 already spent above).
+            addresses = [client_ip() for _ in range(7)]
+            assert [await attempt("AAAA-AAAA-AAAA", a) for a in addresses] == [400] * 7
+            # Spent: a second try from any of them is refused ...
+            assert await attempt("AAAA-AAAA-AAAA", addresses[0]) == 429
+            # ... while a patient's first try is still served.
+            assert await attempt(patient.enrollment_code, client_ip()) == 201
         async with db.connection(database) as conn:
             hits = await conn.fetchval(
                 "select sum(hits) from rate_counter where bucket = 'enroll:global'"
             )
-        assert hits == 20
+        assert hits == 13  # 12 failures + the refused second try; the success was refunded
     finally:
         server.stop()
 
@@ -178,3 +196,38 @@ def test_code_normalization() -> None:
     assert normalize_code("ABCD-EFGH-JKM") is None
     assert normalize_code("ABCD-EFGH-JKMU") is None  # U is not in the alphabet
     assert normalize_code(str(uuid.uuid4())) is None
+
+
+async def test_new_code_voids_the_old_and_discharged_patients_cannot_enroll(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    from server.patients import service
+    from tests.factories import now
+
+    clinic = await make_clinic(pool)
+    first = await make_patient(pool, settings, clinic.id)
+    async with pool.acquire() as conn:
+        second = await service.new_code(
+            conn,
+            settings,
+            clinic.id,
+            first.patient_id,
+            actor_kind="operator",
+            actor_id=None,
+            now=now(),
+        )
+    old = await http.post(
+        "/api/enroll",
+        json={"code": first.enrollment_code},
+        headers={"X-Forwarded-For": client_ip()},
+    )
+    assert old.status_code == 400
+    other = await make_patient(pool, settings, clinic.id)
+    await pool.execute("update patient set status = 'discharged' where id = $1", other.patient_id)
+    discharged = await http.post(
+        "/api/enroll",
+        json={"code": other.enrollment_code},
+        headers={"X-Forwarded-For": client_ip()},
+    )
+    assert discharged.status_code == 400
+    assert await enroll(http, second.enrollment_code)

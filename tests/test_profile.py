@@ -52,12 +52,12 @@ async def test_profile_patch_rejects_bad_values(
     cases = [
         ({"timezone": "Mars/Olympus_Mons"}, "timezone", 422),
         ({"timezone": "+05:00"}, "timezone", 422),
-        ({"reminder_time": "25:00"}, "reminder_time", 400),
-        ({"reminder_time": "7pm"}, "reminder_time", 400),
-        ({"quiet_hours": {"start": "22:00"}}, "quiet_hours", 400),
+        ({"reminder_time": "25:00"}, "reminder_time", 422),
+        ({"reminder_time": "7pm"}, "reminder_time", 422),
+        ({"quiet_hours": {"start": "22:00"}}, "quiet_hours", 422),
         ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, "quiet_hours", 422),
-        ({"language": "fr"}, "language", 400),
-        ({"display_name": "Someone else"}, "display_name", 400),
+        ({"language": "fr"}, "language", 422),
+        ({"display_name": "Someone else"}, "display_name", 422),
         ({"reminders_paused_until": "2030-01-01T00:00:00Z"}, "reminders_paused_until", 422),
     ]
     for body, field, status in cases:
@@ -102,3 +102,34 @@ async def test_health(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "up"}
+
+
+async def test_changing_the_reminder_time_moves_windows_not_yet_open(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    # A zone where it is day time, so both reminder times fall on today's local date.
+    zones = ["Asia/Kolkata", "Europe/London", "America/New_York", "Asia/Tokyo", "Pacific/Auckland"]
+    zone = next(z for z in zones if 4 <= datetime.now(ZoneInfo(z)).hour < 18)
+    local = datetime.now(ZoneInfo(zone))
+    later = (local + timedelta(hours=3)).strftime("%H:%M")
+    earlier = (local - timedelta(hours=1)).strftime("%H:%M")
+    clinic = await make_clinic(pool)
+    patient, auth = await enrolled_patient(
+        pool, settings, http, clinic.id, timezone=zone, reminder_time=later
+    )
+    await pool.execute(
+        "update patient set created_at = now() - interval '2 days' where id = $1",
+        patient.patient_id,
+    )
+    # Yesterday's window may still be open when "later" wraps past midnight; today's is not.
+    before = {w["id"] for w in (await http.get("/api/checkins/due", headers=auth)).json()["items"]}
+    changed = await http.patch("/api/me", json={"reminder_time": earlier}, headers=auth)
+    assert changed.status_code == 200
+    after = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
+    new_ids = {w["id"] for w in after} - before
+    assert len(new_ids) == 1
+    [window] = [w for w in after if w["id"] in new_ids]
+    opens = datetime.fromisoformat(window["opens_at"]).astimezone(ZoneInfo(zone))
+    assert opens.strftime("%H:%M") == earlier

@@ -1,8 +1,14 @@
 """Attempt counting in PostgreSQL, so a limit holds across any number of server processes.
 
-Fixed windows: each attempt is counted before it is tried, in the client's bucket and in the
-global one, and refunded if it succeeded. Counting first means a burst of parallel guesses
-cannot slip past the limit between a check and an increment.
+Fixed windows. Each attempt is counted before it is tried, so a burst of parallel guesses cannot
+slip past a limit between a check and an increment; a success is refunded afterwards.
+
+- Each client (an IPv4 address or an IPv6 /64) may fail ``per_client`` times a window. A client
+  over its limit is refused without touching the global count, so one noisy client cannot spend
+  everyone's budget.
+- All clients together may fail ``global_`` times a window. Once that is spent, a client still
+  gets its first try of the window, and no more: patients typing their own code are served while
+  a distributed guesser gets one guess per address per window.
 """
 
 from __future__ import annotations
@@ -54,16 +60,23 @@ async def attempt(
     conn: Connection, scope: str, client: str, limit: Limit, now: datetime
 ) -> Verdict:
     start = window_start(now, limit.window_seconds)
-    buckets = [f"{scope}:client:{client}", f"{scope}:global"]
-    rows = await conn.fetch(q("throttle.hit"), buckets, start)
-    hits = {row["bucket"]: row["hits"] for row in rows}
-    allowed = hits[buckets[0]] <= limit.per_client and hits[buckets[1]] <= limit.global_
     end = start + timedelta(seconds=limit.window_seconds)
     retry_after = max(1, int((end - now).total_seconds() + 0.999))
-    if hits[buckets[0]] == 1 and hits[buckets[1]] == 1:
+    client_bucket, global_bucket = f"{scope}:client:{client}", f"{scope}:global"
+    client_hits = await _hit(conn, client_bucket, start)
+    if client_hits > limit.per_client:
+        return Verdict(False, retry_after, start, [client_bucket])
+    global_hits = await _hit(conn, global_bucket, start)
+    if global_hits == 1:
         # First attempt of a new window anywhere: drop the counters of old windows.
         await conn.execute(q("throttle.purge"), start - timedelta(days=1))
-    return Verdict(allowed, retry_after, start, buckets)
+    allowed = global_hits <= limit.global_ or client_hits == 1
+    return Verdict(allowed, retry_after, start, [client_bucket, global_bucket])
+
+
+async def _hit(conn: Connection, bucket: str, start: datetime) -> int:
+    hits: int = await conn.fetchval(q("throttle.hit"), bucket, start)
+    return hits
 
 
 async def refund(conn: Connection, verdict: Verdict) -> None:

@@ -14,13 +14,15 @@ from server.checkins import store
 from server.checkins.questionnaires import QUESTIONNAIRES, localized, score, validate_answers
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueCheckin, DueList
 from server.db import Connection, to_struct
-from server.errors import Conflict, FieldError, Invalid, NotFound
+from server.errors import Conflict, FieldError, Invalid, NotFound, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store as patient_store
 from server.schedule import service as schedule
 
 # Phones' clocks drift; an answer a few minutes "from the future" is still a real answer.
 CLOCK_SKEW = timedelta(minutes=10)
+# A phone may hold an unsent check-in for a long time offline, but not for more than a year.
+MAX_AGE = timedelta(days=365)
 
 _hash_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -53,8 +55,12 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
         raise Invalid.field(
             "questionnaire", f"is not known; one of: {', '.join(sorted(QUESTIONNAIRES))}"
         )
+    check_text("note", body.note)
     errors = validate_answers(questionnaire, body.answers)
-    if body.answered_at > now + CLOCK_SKEW:
+    # Compare years first: converting a date near year 1 to UTC can overflow.
+    if body.answered_at.year < now.year - 1 or body.answered_at < now - MAX_AGE:
+        errors.append(FieldError("answered_at", "is more than a year ago"))
+    elif body.answered_at > now + CLOCK_SKEW:
         errors.append(FieldError("answered_at", "is in the future; check the phone's clock"))
     if errors:
         raise Invalid("; ".join(f"{e.field} {e.message}" for e in errors), errors)

@@ -11,13 +11,14 @@ from server.auth.tokens import hash_password, new_token
 from server.clinics import store
 from server.clinics.schemas import ApiToken, Clinic, Coordinator
 from server.db import Connection, to_struct
-from server.errors import Invalid, NotFound
+from server.errors import Invalid, NotFound, check_text
 from server.schedule.windows import is_valid_zone
 
 MIN_PASSWORD_LENGTH = 12
 
 
 async def create_clinic(conn: Connection, name: str, timezone: str, *, now: datetime) -> Clinic:
+    check_text("name", name)
     if not name.strip():
         raise Invalid.field("name", "must not be blank")
     if not is_valid_zone(timezone):
@@ -61,6 +62,8 @@ async def create_coordinator(
     now: datetime,
 ) -> Coordinator:
     check_password(password)
+    check_text("email", email)
+    check_text("name", display_name)
     await get_clinic(conn, clinic_id)
     async with conn.transaction():
         row = await store.insert_coordinator(

@@ -15,7 +15,7 @@ from server.auth import throttle
 from server.auth.tokens import new_enrollment_code, new_token, normalize_code, sha256
 from server.checkins import store as checkin_store
 from server.db import Connection, Pool, to_struct
-from server.errors import BadRequest, Invalid, NotFound, TooManyRequests
+from server.errors import BadRequest, Invalid, NotFound, TooManyRequests, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store
 from server.patients.schemas import (
@@ -29,6 +29,7 @@ from server.patients.schemas import (
     ProfilePatch,
     QuietHours,
 )
+from server.schedule import store as schedule_store
 from server.schedule.windows import is_valid_zone
 from server.settings import Settings
 
@@ -66,6 +67,7 @@ async def create_patient(
     now: datetime,
 ) -> PatientCreated:
     check_zone(new.timezone)
+    check_text("display_name", new.display_name)
     if not new.display_name.strip():
         raise Invalid.field("display_name", "must not be blank")
     async with conn.transaction():
@@ -101,6 +103,8 @@ async def _issue_code(
 ) -> PatientCreated:
     code, code_hash = new_enrollment_code()
     expires_at = now + timedelta(days=settings.enroll_code_ttl_days)
+    # One outstanding code per patient: a new one voids any older code not yet used.
+    await store.revoke_codes(conn, patient_id, now)
     await store.insert_code(conn, patient_id, code_hash, created_by, now, expires_at)
     return PatientCreated(patient_id, clinic_id, code, enrollment_link(settings, code), expires_at)
 
@@ -218,8 +222,14 @@ async def update_profile(
     paused_until = (
         patch.reminders_paused_until if isinstance(patch.reminders_paused_until, datetime) else None
     )
-    if paused_until is not None and paused_until - now > MAX_PAUSE:
-        raise Invalid.field("reminders_paused_until", "can be at most 180 days ahead")
+    if paused_until is not None:
+        # Compare years first: converting a date near year 1 to UTC can overflow.
+        if paused_until.year < now.year or paused_until <= now:
+            raise Invalid.field(
+                "reminders_paused_until", "must be in the future; send null to resume reminders"
+            )
+        if paused_until - now > MAX_PAUSE:
+            raise Invalid.field("reminders_paused_until", "can be at most 180 days ahead")
     language = patch.language if isinstance(patch.language, str) else None
     async with conn.transaction():
         await store.update_profile(
@@ -234,6 +244,9 @@ async def update_profile(
             set_pause=set_pause,
             paused_until=paused_until,
         )
+        if timezone is not None or reminder is not None:
+            # Windows not yet open follow the new settings; they are made again when due.
+            await schedule_store.drop_unopened_windows(conn, patient_id, now)
         return await get_profile(conn, patient_id, now)
 
 
@@ -264,6 +277,7 @@ async def list_patients(
     before, before_id = decode_cursor(cursor)
     async with conn.transaction():
         rows = await store.list_for_clinic(conn, clinic_id, before, before_id, limit + 1)
+        items = [to_struct(row, PatientSummary) for row in rows[:limit]]
         await audit.record(
             conn,
             actor_kind="coordinator",
@@ -272,9 +286,8 @@ async def list_patients(
             patient_id=None,
             action="patient.list",
             now=now,
-            detail={"count": min(len(rows), limit)},
+            detail={"patient_ids": [str(item.patient_id) for item in items]},
         )
-    items = [to_struct(row, PatientSummary) for row in rows[:limit]]
     next_cursor = (
         encode_cursor(items[-1].created_at, items[-1].patient_id) if len(rows) > limit else None
     )

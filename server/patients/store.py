@@ -38,6 +38,10 @@ async def insert_code(
     )
 
 
+async def revoke_codes(conn: Connection, patient_id: UUID, now: datetime) -> None:
+    await conn.execute(q("patients.revoke_codes"), patient_id, now)
+
+
 async def redeem_code(conn: Connection, code_hash: bytes, now: datetime) -> UUID | None:
     patient_id: UUID | None = await conn.fetchval(q("patients.redeem_code"), code_hash, now)
     return patient_id

@@ -28,3 +28,7 @@ async def ensure_windows(conn: Connection, patient_id: UUID, windows: list[Windo
 
 async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[asyncpg.Record]:
     return await conn.fetch(q("schedule.open_windows"), patient_id, now)
+
+
+async def drop_unopened_windows(conn: Connection, patient_id: UUID, now: datetime) -> None:
+    await conn.execute(q("schedule.drop_unopened_windows"), patient_id, now)

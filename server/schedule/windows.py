@@ -21,9 +21,13 @@ class Window(msgspec.Struct, frozen=True):
     closes_at: datetime
 
 
+# In the tz database but not places: their meaning depends on the host or on nothing at all.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix", "right"})
+
+
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(name for name in available_timezones() if name.split("/")[0] not in NOT_ZONES)
 
 
 def is_valid_zone(name: str) -> bool:

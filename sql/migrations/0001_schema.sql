@@ -7,7 +7,8 @@ language plpgsql immutable strict as $$
 begin
     perform now() at time zone tz;
     -- Reject POSIX-style offsets ("+05", "UTC+3") that PostgreSQL accepts but zoneinfo does not.
-    return tz ~ '^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$' and tz !~ '^(UTC|GMT)[+\-]';
+    return tz ~ '^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$' and tz !~ '^(UTC|GMT)[+\-]'
+        and split_part(tz, '/', 1) not in ('localtime', 'Factory', 'posixrules', 'posix', 'right');
 exception when others then
     return false;
 end;
@@ -90,6 +91,7 @@ create table enrollment_code (
     created_at timestamptz not null default now(),
     expires_at timestamptz not null,
     used_at timestamptz,
+    revoked_at timestamptz,
     constraint enrollment_code_patient_fk foreign key (patient_id) references patient (id),
     constraint enrollment_code_created_by_fk foreign key (created_by) references coordinator (id),
     constraint enrollment_code_hash_key unique (code_hash),

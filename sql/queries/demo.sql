@@ -1,3 +1,7 @@
+-- name: lock :exec
+-- Serialises `checkin demo` runs (the key is arbitrary, shared by every process).
+select pg_advisory_xact_lock(7263450118342002)
+
 -- name: insert_session :exec
 insert into infusion_session (id, patient_id, scheduled_at, status, created_at, updated_at)
 values ($1, $2, $3, $4::infusion_status, $5, $6)

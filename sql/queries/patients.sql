@@ -7,11 +7,17 @@ returning id
 insert into enrollment_code (patient_id, code_hash, created_by, created_at, expires_at)
 values ($1, $2, $3, $4, $5)
 
+-- name: revoke_codes :exec
+update enrollment_code set revoked_at = $2
+where patient_id = $1 and used_at is null and revoked_at is null and expires_at > $2
+
 -- name: redeem_code :one
 -- Single use: the first caller to flip used_at wins; later ones find nothing.
-update enrollment_code set used_at = $2
-where code_hash = $1 and used_at is null and expires_at > $2
-returning patient_id
+update enrollment_code e set used_at = $2
+from patient p
+where e.code_hash = $1 and e.used_at is null and e.revoked_at is null and e.expires_at > $2
+  and p.id = e.patient_id and p.status <> 'discharged'
+returning e.patient_id
 
 -- name: activate :exec
 update patient set status = 'active' where id = $1 and status = 'invited'

@@ -18,3 +18,6 @@ select id, questionnaire, opens_at, closes_at
 from checkin_due
 where patient_id = $1 and status = 'open' and opens_at <= $2 and closes_at > $2
 order by closes_at
+
+-- name: drop_unopened_windows :exec
+delete from checkin_due where patient_id = $1 and status = 'open' and opens_at > $2

@@ -1,9 +1,8 @@
--- name: hit :many
--- Count one attempt in each bucket of the current window; every process shares these rows.
-insert into rate_counter (bucket, window_start, hits)
-select bucket, $2, 1 from unnest($1::text[]) as bucket
+-- name: hit :scalar
+-- Count one attempt in a bucket's current window; every process shares these rows.
+insert into rate_counter (bucket, window_start, hits) values ($1, $2, 1)
 on conflict (bucket, window_start) do update set hits = rate_counter.hits + 1
-returning bucket, hits
+returning hits
 
 -- name: refund :exec
 update rate_counter set hits = hits - 1
