@@ -1,11 +1,14 @@
 """Check-in ingest under load, against the floor of our stack.
 
 Starts `checkin serve` on a fresh database with N enrolled patients whose daily window is open,
-then C connections post check-ins for D seconds (each a new id, from a random patient). Then the
-same load generator runs against bench/floor_app.py (one INSERT per POST) with the same number of
-server processes. Prints requests/s, p50/p95/p99, errors, and whether every 201 is a stored row.
+then C connections post check-ins for D seconds (each a new id, from a random patient). The same
+load generator runs against bench/floor_app.py (one INSERT per POST) with the same number of
+server processes, alternating with the real server in rounds so both see the same machine.
+Prints requests/s, p50/p95/p99, errors, CPU per request, memory, and whether every 201 is a
+stored row.
 
     python bench/ingest.py [--patients 200] [--concurrency 64] [--duration 30] [--workers 2]
+                           [--rounds 3]
 
 Uses TEST_DATABASE_URL or DATABASE_URL (a maintenance URL of a cluster) when set, otherwise the
 embedded PostgreSQL in .data/bench-pg.
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -66,12 +71,15 @@ async def seed(url: str, count: int) -> list[str]:
 
 
 class CpuMeter:
-    """CPU seconds used by the server's processes, by PostgreSQL and by this load generator."""
+    """CPU seconds used by a server's processes, by PostgreSQL and by this load generator,
+    summed over the measured stretches, and the server's memory at the end."""
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = psutil.Process(server.process.pid)
+        self.used = [0.0, 0.0, 0.0]
+        self.rss = 0
 
-    def _sample(self) -> tuple[float, float, float, int]:
+    def _sample(self) -> tuple[list[float], int]:
         def cpu(p: psutil.Process) -> float:
             try:
                 t = p.cpu_times()
@@ -82,27 +90,24 @@ class CpuMeter:
         tree = [self.server, *self.server.children(recursive=True)]
         rss = sum(p.memory_info().rss for p in tree if p.is_running())
         postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
-        return (
+        return [
             sum(cpu(p) for p in tree),
             sum(cpu(p) for p in postgres),
             cpu(psutil.Process()),
-            rss,
-        )
+        ], rss
 
-    def __enter__(self) -> CpuMeter:
-        self.start = self._sample()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.end = self._sample()
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        start, _ = self._sample()
+        yield
+        end, self.rss = self._sample()
+        self.used = [u + (e - s) for u, s, e in zip(self.used, start, end, strict=True)]
 
     def line(self, requests: int) -> str:
-        server, postgres, load = (
-            (self.end[i] - self.start[i]) / max(requests, 1) * 1e6 for i in range(3)
-        )
+        server, postgres, load = (u / max(requests, 1) * 1e6 for u in self.used)
         return (
             f"{'':<28} CPU per request: server {server:.0f} us, PostgreSQL {postgres:.0f} us, "
-            f"load generator {load:.0f} us; server RSS {self.end[3] / 2**20:.0f} MiB"
+            f"load generator {load:.0f} us; server RSS {self.rss / 2**20:.0f} MiB"
         )
 
 
@@ -144,6 +149,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=Settings().workers)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of real and floor")
     parser.add_argument("--skip-floor", action="store_true")
     args = parser.parse_args()
 
@@ -173,12 +179,42 @@ async def main() -> None:
         server = start([sys.executable, "-m", "server", "serve"], env, port)
         servers.append(server)
         await open_windows(server.url, tokens)
-        with CpuMeter(server) as real_cpu:
-            real = await loadgen.run(
-                server.url, checkin_requests(tokens), args.concurrency, args.duration
-            )
-        server.stop()
-        servers.remove(server)
+        floor = None
+        if not args.skip_floor:
+            async with db.connection(floor_url) as conn:
+                await conn.execute(floor_app.DDL)
+            port = free_port()
+            floor = start(
+                [
+                    sys.executable, "-m", "uvicorn", "bench.floor_app:create", "--factory",
+                    "--port", str(port), "--workers", str(args.workers), "--loop", "uvloop",
+                    "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                ],
+                clean_env(DATABASE_URL=floor_url, LOG_LEVEL="warning"),
+                port,
+            )  # fmt: skip
+            servers.append(floor)
+
+        # Alternate the two in rounds, so drift in what else the machine is doing
+        # weighs on both alike. Only one of them is under load at any time.
+        real_cpu, floor_cpu = CpuMeter(server), CpuMeter(floor) if floor else None
+        real = floor_result = None
+        stretch = args.duration / args.rounds
+        for round_ in range(args.rounds):
+            warmup = 2.0 if round_ == 0 else 0.5
+            with real_cpu.measure():
+                part = await loadgen.run(
+                    server.url, checkin_requests(tokens), args.concurrency, stretch, warmup
+                )
+            real = part if real is None else real.merge(part)
+            if floor and floor_cpu:
+                with floor_cpu.measure():
+                    part = await loadgen.run(
+                        floor.url, checkin_requests(tokens), args.concurrency, stretch, warmup
+                    )
+                floor_result = part if floor_result is None else floor_result.merge(part)
+        assert real is not None
+
         async with db.connection(url) as conn:
             stored = await conn.fetchval("select count(*) from checkin")
             completed = await conn.fetchval(
@@ -191,27 +227,8 @@ async def main() -> None:
             f"{'':<28} stored rows {stored} = 201 answers {real.created_total}: "
             f"{'yes' if lost == 0 else f'NO ({lost:+d})'}; windows completed {completed}"
         )
-
-        if args.skip_floor:
+        if floor_result is None or floor_cpu is None:
             return
-        async with db.connection(floor_url) as conn:
-            await conn.execute(floor_app.DDL)
-        port = free_port()
-        env = clean_env(DATABASE_URL=floor_url, LOG_LEVEL="warning")
-        floor = start(
-            [
-                sys.executable, "-m", "uvicorn", "bench.floor_app:create", "--factory",
-                "--port", str(port), "--workers", str(args.workers), "--loop", "uvloop",
-                "--http", "httptools", "--no-access-log", "--log-level", "warning",
-            ],
-            env,
-            port,
-        )  # fmt: skip
-        servers.append(floor)
-        with CpuMeter(floor) as floor_cpu:
-            floor_result = await loadgen.run(
-                floor.url, checkin_requests(tokens), args.concurrency, args.duration
-            )
         print(floor_result.line("floor (one INSERT)"))
         print(floor_cpu.line(floor_result.total))
         ratio = (real.ok / real.duration) / (floor_result.ok / floor_result.duration)

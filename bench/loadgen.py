@@ -49,6 +49,14 @@ class Result:
             + (f" {dict(self.statuses)} {dict(self.errors)}" if self.failed else "")
         )
 
+    def merge(self, other: Result) -> Result:
+        merged = Result(self.duration + other.duration, self.latencies + other.latencies)
+        merged.statuses = self.statuses + other.statuses
+        merged.errors = self.errors + other.errors
+        merged.created_total = self.created_total + other.created_total
+        merged.total = self.total + other.total
+        return merged
+
     @property
     def mean(self) -> float:
         return statistics.fmean(self.latencies) if self.latencies else float("nan")

@@ -171,7 +171,9 @@ create table checkin_due (
     constraint checkin_due_closes_after_opens check (closes_at > opens_at),
     constraint checkin_due_completed_has_time check ((status = 'completed') = (completed_at is not null))
 );
-create index checkin_due_open_idx on checkin_due (patient_id, closes_at) where status = 'open';
+-- The windows a check-in can still complete (the insert looks them up on every check-in).
+create index checkin_due_answerable_idx on checkin_due (patient_id, closes_at)
+    where status in ('open', 'missed');
 
 create table checkin (
     id uuid primary key,
@@ -193,6 +195,25 @@ create table checkin (
     constraint checkin_content_hash_length check (octet_length(content_hash) = 32)
 );
 create index checkin_patient_answered_idx on checkin (patient_id, answered_at desc, id desc);
+
+-- A check-in filed under a window completes it if it was answered while the window was open
+-- (a late-syncing phone may complete a window already marked missed). Under the window's row
+-- lock, so of two concurrent answers exactly one completes it.
+create function checkin_complete_window() returns trigger
+language plpgsql as $$
+begin
+    update checkin_due set status = 'completed', completed_at = new.received_at
+    where id = new.due_id and patient_id = new.patient_id
+      and status in ('open', 'missed')
+      and opens_at <= new.answered_at and closes_at > new.answered_at;
+    return null;
+end;
+$$;
+
+create trigger checkin_completes_window
+    after insert on checkin
+    for each row when (new.due_id is not null)
+    execute function checkin_complete_window();
 
 -- Append-only record of who did or read what. UPDATE, DELETE and TRUNCATE are rejected below.
 create table audit_event (
