@@ -1,7 +1,7 @@
-"""Per-request context: who is asking (dependencies) and the app's shared parts (from state).
+"""The app's shared parts, read from ``State`` by handlers.
 
-Only the principal is a Litestar dependency. Everything else is read from ``State``: each extra
-dependency costs a task group per request in Litestar's resolver, a fifth of a check-in's CPU.
+Not Litestar dependencies: resolving dependencies (a task group per batch) cost a fifth of a
+check-in's CPU. Who is asking comes from ``server.auth.guards``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar.datastructures import State
-from litestar.di import Provide
 
-from server.auth.guards import provide_coordinator, provide_patient
 from server.db import Pool
 from server.settings import Settings
 from server.web import AnyRequest
@@ -35,9 +33,3 @@ def pool_of(state: State) -> Pool:
 
 def client_host(request: AnyRequest) -> str | None:
     return request.client.host if request.client else None
-
-
-DEPENDENCIES = {
-    "patient": Provide(provide_patient),
-    "coordinator": Provide(provide_coordinator),
-}

@@ -79,11 +79,6 @@ class Invalid(DomainError):
         return cls(f"{field}: {message}", [FieldError(field, message)])
 
 
-class UnsupportedMediaType(DomainError):
-    status_code = 415
-    code = "unsupported_media_type"
-
-
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"

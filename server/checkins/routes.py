@@ -6,22 +6,25 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from server.auth.schemas import PatientPrincipal
+from server.auth.guards import authenticate_patient
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList
 from server.deps import now_of, pool_of
+from server.web import AnyRequest
 
 
 class CheckinController(Controller):
     path = "/api/checkins"
     tags = ["patient"]
+    security = [{"device": []}]
 
     @get("/due", summary="Check-ins open now, each with its questionnaire")
     async def due(
         self,
         state: State,
-        patient: PatientPrincipal,
+        request: AnyRequest,
     ) -> DueList:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
@@ -36,8 +39,9 @@ class CheckinController(Controller):
         self,
         state: State,
         data: CheckinIn,
-        patient: PatientPrincipal,
+        request: AnyRequest,
     ) -> Response[CheckinOut]:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
@@ -48,10 +52,11 @@ class CheckinController(Controller):
     async def history(
         self,
         state: State,
-        patient: PatientPrincipal,
+        request: AnyRequest,
         cursor: str | None = Parameter(default=None, max_length=200),
         limit: int = Parameter(default=20, ge=1, le=100),
     ) -> CheckinPage:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         async with pool.acquire() as conn:
             return await service.history(conn, patient.patient_id, cursor, limit)

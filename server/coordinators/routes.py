@@ -8,12 +8,13 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from server.auth.schemas import CoordinatorPrincipal
+from server.auth.guards import authenticate_coordinator
 from server.checkins import service as checkins
 from server.checkins.schemas import CheckinPage
 from server.deps import now_of, pool_of, settings_of
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
+from server.web import AnyRequest
 
 Cursor = Parameter(default=None, max_length=200)
 
@@ -21,15 +22,17 @@ Cursor = Parameter(default=None, max_length=200)
 class CoordinatorPatientController(Controller):
     path = "/api/coordinator/patients"
     tags = ["coordinator"]
+    security = [{"coordinator": []}]
 
     @get("/", summary="The clinic's patients, newest first")
     async def list_patients(
         self,
         state: State,
-        coordinator: CoordinatorPrincipal,
+        request: AnyRequest,
         cursor: str | None = Cursor,
         limit: int = Parameter(default=50, ge=1, le=100),
     ) -> PatientPage:
+        coordinator = await authenticate_coordinator(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
@@ -44,8 +47,9 @@ class CoordinatorPatientController(Controller):
         self,
         state: State,
         data: NewPatient,
-        coordinator: CoordinatorPrincipal,
+        request: AnyRequest,
     ) -> PatientCreated:
+        coordinator = await authenticate_coordinator(request)
         pool = pool_of(state)
         now = now_of(state)
         settings = settings_of(state)
@@ -65,8 +69,9 @@ class CoordinatorPatientController(Controller):
         self,
         state: State,
         patient_id: UUID,
-        coordinator: CoordinatorPrincipal,
+        request: AnyRequest,
     ) -> PatientDetail:
+        coordinator = await authenticate_coordinator(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
@@ -83,8 +88,9 @@ class CoordinatorPatientController(Controller):
         self,
         state: State,
         patient_id: UUID,
-        coordinator: CoordinatorPrincipal,
+        request: AnyRequest,
     ) -> PatientCreated:
+        coordinator = await authenticate_coordinator(request)
         pool = pool_of(state)
         now = now_of(state)
         settings = settings_of(state)
@@ -104,10 +110,11 @@ class CoordinatorPatientController(Controller):
         self,
         state: State,
         patient_id: UUID,
-        coordinator: CoordinatorPrincipal,
+        request: AnyRequest,
         cursor: str | None = Cursor,
         limit: int = Parameter(default=50, ge=1, le=100),
     ) -> CheckinPage:
+        coordinator = await authenticate_coordinator(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import Cookie, State
 
-from server.auth.guards import DEVICE_COOKIE
-from server.auth.schemas import PatientPrincipal
+from server.auth.guards import DEVICE_COOKIE, authenticate_patient
 from server.auth.throttle import client_key
 from server.deps import client_host, now_of, pool_of, settings_of
 from server.patients import service
 from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, ProfilePatch
 from server.settings import Settings
 from server.web import AnyRequest
+
+DEVICE = [{"device": []}]  # OpenAPI: these need the device token
 
 # Browsers cap cookie lifetime at 400 days; the token itself lives until the device leaves.
 DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
@@ -50,35 +51,42 @@ class PatientController(Controller):
             enrolled, status_code=201, cookies=[device_cookie(settings, enrolled.device_token)]
         )
 
-    @get("/me", summary="This patient's profile")
+    @get("/me", summary="This patient's profile", security=DEVICE)
     async def me(
         self,
         state: State,
-        patient: PatientPrincipal,
+        request: AnyRequest,
     ) -> Profile:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
             return await service.get_profile(conn, patient.patient_id, now)
 
-    @patch("/me", summary="Change reminder time, quiet hours, language, time zone or pause")
+    @patch(
+        "/me",
+        summary="Change reminder time, quiet hours, language, time zone or pause",
+        security=DEVICE,
+    )
     async def update_me(
         self,
         state: State,
         data: ProfilePatch,
-        patient: PatientPrincipal,
+        request: AnyRequest,
     ) -> Profile:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
             return await service.update_profile(conn, patient.patient_id, data, now)
 
-    @post("/logout", status_code=204, summary="Revoke this device")
+    @post("/logout", status_code=204, summary="Revoke this device", security=DEVICE)
     async def logout(
         self,
         state: State,
-        patient: PatientPrincipal,
+        request: AnyRequest,
     ) -> Response[None]:
+        patient = await authenticate_patient(request)
         pool = pool_of(state)
         now = now_of(state)
         settings = settings_of(state)
