@@ -13,7 +13,7 @@ from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, Prof
 from server.settings import Settings
 from server.web import AnyRequest
 
-DEVICE = [{"device": []}]  # OpenAPI: these need the device token
+DEVICE: list[dict[str, list[str]]] = [{"device": []}]  # OpenAPI: needs the device token
 
 # Browsers cap cookie lifetime at 400 days; the token itself lives until the device leaves.
 DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
