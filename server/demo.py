@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from server import audit
-from server.checkins.questionnaires import DAILY, score
+from server.checkins.questionnaires import answer_flags, registry, score
 from server.checkins.schemas import CheckinIn
 from server.checkins.service import content_hash
 from server.clinics import service as clinics
@@ -25,7 +25,7 @@ from server.db import Connection, q
 from server.errors import Conflict as CommandError
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
-from server.schedule.windows import daily_window, zone
+from server.schedule.windows import Window, daily_window, zone
 from server.settings import Settings
 
 DEMO_CLINIC = "Demo Infusion Clinic"
@@ -196,6 +196,41 @@ async def _refresh(conn: Connection, settings: Settings, now: datetime) -> DemoL
     )
 
 
+SIDE_EFFECTS = {
+    "dissociation": 0.3,
+    "dizziness": 0.2,
+    "nausea_vomiting": 0.15,
+    "headache": 0.15,
+    "vivid_dreams": 0.1,
+    "bladder": 0.03,
+}
+CRPS_REGIONS = ["left_hand", "right_hand", "left_foot", "right_foot", "left_arm", "right_leg"]
+
+
+def _side_effects(rng: random.Random) -> dict[str, Any]:
+    chosen = [effect for effect, chance in SIDE_EFFECTS.items() if rng.random() < chance]
+    if not chosen:
+        return {"side_effects": ["none"]}
+    answers: dict[str, Any] = {"side_effects": chosen}
+    for effect in chosen:
+        answers[f"severity_{effect}"] = rng.choices(
+            ["mild", "moderate", "severe"], weights=[70, 26, 4]
+        )[0]
+    return answers
+
+
+def _pgic(improvement: float) -> str:
+    if improvement > 2.5:
+        return "much_improved"
+    if improvement > 1:
+        return "minimally_improved"
+    if improvement > -0.5:
+        return "no_change"
+    if improvement > -1.5:
+        return "minimally_worse"
+    return "much_worse"
+
+
 def _password() -> str:
     return "demo-" + secrets.token_urlsafe(12)
 
@@ -234,72 +269,79 @@ async def _history(
         sessions,
     )
 
+    questionnaires = registry()
     windows: list[tuple[Any, ...]] = []
     checkins: list[tuple[Any, ...]] = []
+
+    def file(code: str, day: int, window: Window, answers: dict[str, Any] | None) -> None:
+        """One window of ``code`` on ``day``: answered with ``answers``, or missed."""
+        due_id = uuid.uuid4()
+        if answers is None:
+            windows.append((due_id, patient_id, code, window.local_date, window.opens_at,
+                            window.closes_at, "missed", None, window.opens_at))  # fmt: skip
+            return
+        questionnaire = questionnaires.get(code)
+        assert questionnaire is not None
+        answered = window.opens_at + timedelta(minutes=rng.randint(2, 300))
+        received = answered + timedelta(seconds=rng.randint(1, 90))
+        body = CheckinIn(
+            id=uuid.uuid4(), answered_at=answered, answers=answers, due_id=due_id,
+            questionnaire=code, questionnaire_version=questionnaire.version,
+        )  # fmt: skip
+        scores = score(questionnaire, answers)
+        windows.append((due_id, patient_id, code, window.local_date, window.opens_at,
+                        window.closes_at, "completed", received, window.opens_at))  # fmt: skip
+        checkins.append((body.id, patient_id, due_id, code, questionnaire.version, answered,
+                         received, answers, scores, None, content_hash(body),
+                         answer_flags(questionnaire, answers), questionnaire.outcome,
+                         scores.get(questionnaire.outcome)))  # fmt: skip
+
+    def clamp(value: float) -> int:
+        return round(max(0.0, min(10.0, value)))
+
+    week_pain: list[int] = []
     for day in range(DAYS + 1):
         window = daily_window(start + timedelta(days=day), reminder, tz, length)
-        if window.opens_at > now:
-            break
         if window.closes_at > now:
             break  # today's window stays for the app to create and the patient to answer
-        due_id = uuid.uuid4()
         relief = sum(
             responsiveness * (0.93 ** (day - infusion))
             for infusion in infusion_days
             if infusion <= day
         )
-        pain = round(max(0.0, min(10.0, base_pain - relief + rng.gauss(0, 0.8))))
-        fatigue = round(max(0.0, min(10.0, pain * 0.7 + rng.uniform(0, 3))))
+        pain = clamp(base_pain - relief + rng.gauss(0, 0.8))
+        fatigue = clamp(pain * 0.7 + rng.uniform(0, 3))
         missed = rng.random() > adherence or (
             streak_miss_from is not None and day >= streak_miss_from
         )
-        if missed:
-            windows.append(
-                (
-                    due_id,
-                    patient_id,
-                    "daily",
-                    window.local_date,
-                    window.opens_at,
-                    window.closes_at,
-                    "missed",
-                    None,
-                    window.opens_at,
-                )
-            )
-            continue
-        answered = window.opens_at + timedelta(minutes=rng.randint(2, 300))
-        answers = {"pain_now": int(pain), "fatigue": int(fatigue)}
-        body = CheckinIn(id=uuid.uuid4(), answered_at=answered, answers=answers, due_id=due_id)
-        received = answered + timedelta(seconds=rng.randint(1, 90))
-        windows.append(
-            (
-                due_id,
-                patient_id,
-                "daily",
-                window.local_date,
-                window.opens_at,
-                window.closes_at,
-                "completed",
-                received,
-                window.opens_at,
-            )
-        )
-        checkins.append(
-            (
-                body.id,
-                patient_id,
-                due_id,
-                DAILY.code,
-                DAILY.version,
-                answered,
-                received,
-                answers,
-                score(DAILY, answers),
-                None,
-                content_hash(body),
-            )
-        )
+        after_infusion = any(0 < day - infusion <= 3 for infusion in infusion_days)
+        code = "post_infusion" if after_infusion else "daily"
+        answers: dict[str, Any] | None = None
+        if not missed:
+            week_pain.append(pain)
+            answers = {
+                "pain_now": pain,
+                "pain_avg_24h": clamp(pain + rng.choice([-1, 0, 0, 1])),
+                "fatigue": fatigue,
+                "sleep_quality": clamp(10 - fatigue * 0.6 + rng.gauss(0, 1)),
+            }
+            if after_infusion:
+                answers |= _side_effects(rng)
+        file(code, day, window, answers)
+        if day % 7 == 6:
+            weekly = None
+            if week_pain and rng.random() < adherence:
+                mean = sum(week_pain) / len(week_pain)
+                weekly = {
+                    "peg_pain": clamp(mean),
+                    "peg_enjoyment": clamp(mean + rng.gauss(0, 1)),
+                    "peg_activity": clamp(mean + rng.gauss(0.5, 1)),
+                    "pgic": _pgic(base_pain - mean),
+                }
+                if patient.condition == "crps":
+                    weekly["body_regions"] = rng.sample(CRPS_REGIONS, rng.randint(1, 2))
+            file("weekly", day, window, weekly)
+            week_pain = []
     async with conn.transaction():
         await conn.execute(
             q("demo.backdate_patient"),

@@ -87,9 +87,14 @@ async def enrolled_patient(
     return created, {"Authorization": f"Bearer {token}"}
 
 
+def daily_answers(pain: Any = 5, fatigue: Any = 3) -> dict[str, Any]:
+    return {"pain_now": pain, "pain_avg_24h": 5, "fatigue": fatigue, "sleep_quality": 6}
+
+
 def checkin_body(pain: Any = 5, fatigue: Any = 3, **extra: Any) -> dict[str, Any]:
+    """A valid daily check-in (the newest version)."""
     return {
         "id": str(uuid.uuid4()),
         "answered_at": now().isoformat(),
-        "answers": {"pain_now": pain, "fatigue": fatigue},
+        "answers": daily_answers(pain, fatigue),
     } | extra

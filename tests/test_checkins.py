@@ -10,7 +10,7 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import checkin_body, enrolled_patient, make_clinic
+from tests.factories import checkin_body, daily_answers, enrolled_patient, make_clinic
 
 
 async def _patient(pool: db.Pool, settings: Settings, http: httpx.AsyncClient, **fields):  # type: ignore[no-untyped-def]
@@ -27,16 +27,17 @@ async def test_create_and_identical_replay(
     assert first.status_code == 201, first.text
     stored = first.json()
     assert stored["id"] == body["id"]
-    assert stored["answers"] == {"pain_now": 7, "fatigue": 4}
-    assert stored["scores"] == {"pain_now": 7, "fatigue": 4}
+    assert stored["answers"] == daily_answers(7, 4)
+    assert {k: stored["scores"][k] for k in daily_answers()} == daily_answers(7, 4)
+    assert stored["scores"]["outcome"] == {"metric": "pain_now", "value": 7, "baseline": None}
     assert stored["note"] == "slept badly"
-    assert stored["questionnaire"] == "daily" and stored["questionnaire_version"] == 1
+    assert stored["questionnaire"] == "daily" and stored["questionnaire_version"] == 2
     replay = await http.post("/api/checkins", json=body, headers=auth)
     assert replay.status_code == 200
     assert replay.json() == stored
     row = await pool.fetchrow("select * from checkin where id = $1", uuid.UUID(body["id"]))
     assert row["patient_id"] == patient.patient_id
-    assert row["answers"] == {"pain_now": 7, "fatigue": 4}
+    assert row["answers"] == daily_answers(7, 4)
     assert (
         await pool.fetchval(
             "select count(*) from checkin where patient_id = $1", patient.patient_id
@@ -68,7 +69,7 @@ async def test_same_id_other_content_is_a_conflict(
     _, auth = await _patient(pool, settings, http)
     body = checkin_body(pain=3)
     assert (await http.post("/api/checkins", json=body, headers=auth)).status_code == 201
-    changed = body | {"answers": {"pain_now": 4, "fatigue": 3}}
+    changed = body | {"answers": daily_answers(4, 3)}
     response = await http.post("/api/checkins", json=changed, headers=auth)
     assert response.status_code == 409
     assert "new id" in response.json()["message"]
@@ -92,16 +93,15 @@ async def test_same_id_from_another_patient_is_a_conflict_without_leaking(
 @pytest.mark.parametrize(
     ("answers", "field", "words"),
     [
-        ({"pain_now": 5, "fatigue": 3, "mood": 2}, "answers.mood", "not an item"),
-        ({"fatigue": 3}, "answers.pain_now", "required"),
-        ({"pain_now": None, "fatigue": 3}, "answers.pain_now", "required"),
-        ({"pain_now": 11, "fatigue": 3}, "answers.pain_now", "from 0 to 10"),
-        ({"pain_now": -1, "fatigue": 3}, "answers.pain_now", "from 0 to 10"),
-        ({"pain_now": "7", "fatigue": 3}, "answers.pain_now", "whole number"),
-        ({"pain_now": 6.5, "fatigue": 3}, "answers.pain_now", "whole number"),
-        ({"pain_now": True, "fatigue": 3}, "answers.pain_now", "whole number"),
-        ({"pain_now": [1], "fatigue": 3}, "answers.pain_now", "whole number"),
-        ({"pain_now": 5, "fatigue": 10**30}, "answers.fatigue", "from 0 to 10"),
+        ({"mood": 2}, "answers.mood", "not an item"),
+        ({"pain_now": None}, "answers.pain_now", "required"),
+        ({"pain_now": 11}, "answers.pain_now", "from 0 to 10"),
+        ({"pain_now": -1}, "answers.pain_now", "from 0 to 10"),
+        ({"pain_now": "7"}, "answers.pain_now", "whole number"),
+        ({"pain_now": 6.5}, "answers.pain_now", "whole number"),
+        ({"pain_now": True}, "answers.pain_now", "whole number"),
+        ({"pain_now": [1]}, "answers.pain_now", "whole number"),
+        ({"fatigue": 10**30}, "answers.fatigue", "from 0 to 10"),
     ],
 )
 async def test_invalid_answers_name_the_item(
@@ -113,7 +113,7 @@ async def test_invalid_answers_name_the_item(
     words: str,
 ) -> None:
     patient, auth = await _patient(pool, settings, http)
-    body = checkin_body() | {"answers": answers}
+    body = checkin_body() | {"answers": daily_answers() | answers}
     response = await http.post("/api/checkins", json=body, headers=auth)
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
@@ -135,6 +135,7 @@ async def test_invalid_answers_name_the_item(
         ({"surprise": 1}, "surprise", 422),
         ({"note": "x" * 2001}, "note", 422),
         ({"questionnaire": "bpi"}, "questionnaire", 422),
+        ({"questionnaire_version": 9}, "questionnaire_version", 422),
         ({"answers": []}, "answers", 422),
     ],
 )
@@ -234,7 +235,7 @@ async def test_due_window_is_completed_by_the_checkin(
     window = due[0]
     assert window["questionnaire"]["code"] == "daily"
     assert window["questionnaire"]["items"][0]["text"].startswith("¿")  # Spanish
-    assert [i["code"] for i in window["questionnaire"]["items"]] == ["pain_now", "fatigue"]
+    assert [i["code"] for i in window["questionnaire"]["items"]] == list(daily_answers())
     # Asking again does not make another window.
     again = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
     assert [w["id"] for w in again] == [window["id"]]

@@ -18,7 +18,7 @@ from tests.live import start_server
 
 
 def _principal() -> PatientPrincipal:
-    return PatientPrincipal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    return PatientPrincipal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "crps")
 
 
 def test_cache_only_while_listening_and_within_ttl() -> None:

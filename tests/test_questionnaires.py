@@ -69,9 +69,17 @@ max_label = { en = "worst", es = "peor" }
 @pytest.mark.parametrize(
     ("extra", "name", "words"),
     [
-        ('\n[[items]]\ncode = "x"\ntype = "slider"\ntext = { en = "a", es = "b" }\n', None, "items[1].type"),
+        (
+            '\n[[items]]\ncode = "x"\ntype = "slider"\ntext = { en = "a", es = "b" }\n',
+            None,
+            "items[1].type",
+        ),
         ('\n[[items]]\ncode = "x"\ntype = "yes_no"\ntext = { en = "a" }\n', None, "items[1].text"),
-        ('\n[[items]]\ncode = "pain"\ntype = "yes_no"\ntext = { en = "a", es = "b" }\n', None, "used twice"),
+        (
+            '\n[[items]]\ncode = "pain"\ntype = "yes_no"\ntext = { en = "a", es = "b" }\n',
+            None,
+            "used twice",
+        ),
         (
             '\n[[items]]\ncode = "x"\ntype = "yes_no"\ntext = { en = "a", es = "b" }\n'
             'show_if = { item = "later", equals = true }\n',
@@ -84,7 +92,7 @@ max_label = { en = "worst", es = "peor" }
             None,
             "two or more options",
         ),
-        ('\nsurprise = 1\n', None, "surprise"),
+        ("\nsurprise = 1\n", None, "surprise"),
         ("", "demo.v2.toml", "must match the file name"),
         ("", "demo.toml", "CODE.vVERSION.toml"),
         ("[[[", None, "not valid TOML"),
@@ -103,7 +111,7 @@ def test_broken_files_are_named_with_the_field(
 
 
 def test_server_refuses_to_start_with_a_broken_file(tmp_path: Path) -> None:
-    (tmp_path / "demo.v1.toml").write_text(BASE.replace('max = 10', 'max = 0'))
+    (tmp_path / "demo.v1.toml").write_text(BASE.replace("max = 10", "max = 0"))
     with pytest.raises(QuestionnaireError, match=r"demo\.v1\.toml: items\[0\] \(pain\): a scale"):
         load_registry(tmp_path)
 
@@ -133,11 +141,23 @@ def test_show_if_asks_severity_only_for_chosen_side_effects() -> None:
 @pytest.mark.parametrize(
     ("answers", "field", "words"),
     [
-        ({"side_effects": ["none", "headache"], "severity_headache": "mild"}, "answers.side_effects", "cannot be chosen with"),
-        ({"side_effects": ["headache", "headache"], "severity_headache": "mild"}, "answers.side_effects", "twice"),
+        (
+            {"side_effects": ["none", "headache"], "severity_headache": "mild"},
+            "answers.side_effects",
+            "cannot be chosen with",
+        ),
+        (
+            {"side_effects": ["headache", "headache"], "severity_headache": "mild"},
+            "answers.side_effects",
+            "twice",
+        ),
         ({"side_effects": ["sneezing"]}, "answers.side_effects", "may hold only"),
         ({"side_effects": "headache"}, "answers.side_effects", "list of option codes"),
-        ({"side_effects": ["headache"], "severity_headache": "awful"}, "answers.severity_headache", "one of: mild"),
+        (
+            {"side_effects": ["headache"], "severity_headache": "awful"},
+            "answers.severity_headache",
+            "one of: mild",
+        ),
         ({"side_effects": []}, "answers.side_effects", "is required"),
     ],
 )

@@ -12,6 +12,7 @@ class PatientPrincipal(msgspec.Struct, frozen=True):
     device_id: UUID
     patient_id: UUID
     clinic_id: UUID
+    condition: str  # some items are asked only for some conditions
 
 
 class CoordinatorPrincipal(msgspec.Struct, frozen=True):

@@ -45,7 +45,7 @@ class CheckinController(Controller):
         pool = pool_of(state)
         now = now_of(state)
         async with pool.acquire() as conn:
-            submitted = await service.submit(conn, patient.patient_id, data, now)
+            submitted = await service.submit(conn, patient, data, now)
         return Response(submitted.checkin, status_code=201 if submitted.created else 200)
 
     @get("/", summary="This patient's check-ins, newest first")

@@ -18,6 +18,9 @@ class CheckinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     answers: Annotated[dict[ItemCode, Any], Meta(max_length=50)]
     due_id: UUID | None = None
     questionnaire: Annotated[str, Meta(min_length=1, max_length=64)] = "daily"
+    questionnaire_version: (
+        Annotated[int, Meta(ge=1, description="the version shown; default the newest")] | None
+    ) = None
     note: Annotated[str, Meta(max_length=2000)] | None = None
 
 

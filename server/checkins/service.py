@@ -10,8 +10,15 @@ from uuid import UUID
 import msgspec
 
 from server import audit
+from server.auth.schemas import PatientPrincipal
 from server.checkins import store
-from server.checkins.questionnaires import QUESTIONNAIRES, localized, score, validate_answers
+from server.checkins.questionnaires import (
+    answer_flags,
+    localized,
+    registry,
+    score,
+    validate_answers,
+)
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueCheckin, DueList
 from server.db import Connection, to_struct
 from server.errors import Conflict, FieldError, Invalid, NotFound, check_text
@@ -48,15 +55,19 @@ class Submitted(msgspec.Struct, frozen=True):
     created: bool
 
 
-async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datetime) -> Submitted:
+async def submit(
+    conn: Connection, patient: PatientPrincipal, body: CheckinIn, now: datetime
+) -> Submitted:
     """Store a check-in once. Returns created=False for an identical replay."""
-    questionnaire = QUESTIONNAIRES.get(body.questionnaire)
+    questionnaires = registry()
+    questionnaire = questionnaires.get(body.questionnaire, body.questionnaire_version)
     if questionnaire is None:
-        raise Invalid.field(
-            "questionnaire", f"is not known; one of: {', '.join(sorted(QUESTIONNAIRES))}"
-        )
+        if questionnaires.get(body.questionnaire) is not None:
+            raise Invalid.field("questionnaire_version", "is not a version of this questionnaire")
+        known = ", ".join(sorted(questionnaires.current))
+        raise Invalid.field("questionnaire", f"is not known; one of: {known}")
     check_text("note", body.note)
-    errors = validate_answers(questionnaire, body.answers)
+    errors = validate_answers(questionnaire, body.answers, patient.condition)
     # Compare years first: converting a date near year 1 to UTC can overflow.
     if body.answered_at.year < now.year - 1 or body.answered_at < now - MAX_AGE:
         errors.append(FieldError("answered_at", "is more than a year ago"))
@@ -70,7 +81,7 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
     row = await store.insert(
         conn,
         id_=body.id,
-        patient_id=patient_id,
+        patient_id=patient.patient_id,
         due_id=body.due_id,
         questionnaire=questionnaire.code,
         version=questionnaire.version,
@@ -79,6 +90,9 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
         scores=scores,
         note=note,
         content_hash=digest,
+        flags=answer_flags(questionnaire, body.answers),
+        outcome_metric=questionnaire.outcome,
+        outcome_value=scores.get(questionnaire.outcome),
         now=now,
     )
     if row is not None:
@@ -90,14 +104,14 @@ async def submit(conn: Connection, patient_id: UUID, body: CheckinIn, now: datet
             answered_at=body.answered_at.astimezone(UTC),
             received_at=now,
             answers=body.answers,
-            scores=scores,
+            scores=row["scores"],
             note=note,
         )
         return Submitted(stored, created=True)
     existing = await store.get_existing(conn, body.id)
     if (
         existing is None
-        or existing["patient_id"] != patient_id
+        or existing["patient_id"] != patient.patient_id
         or existing["content_hash"] != digest
     ):
         raise Conflict(
@@ -123,16 +137,19 @@ async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
             return DueList([])
         language = patient["language"]
         rows = await schedule.open_windows(conn, patient, now)
-    items = [
-        DueCheckin(
-            id=row["id"],
-            opens_at=row["opens_at"],
-            closes_at=row["closes_at"],
-            questionnaire=localized(QUESTIONNAIRES[row["questionnaire"]], language),
-        )
-        for row in rows
-        if row["questionnaire"] in QUESTIONNAIRES
-    ]
+    questionnaires = registry()
+    items = []
+    for row in rows:
+        questionnaire = questionnaires.get(row["questionnaire"])
+        if questionnaire is not None:
+            items.append(
+                DueCheckin(
+                    id=row["id"],
+                    opens_at=row["opens_at"],
+                    closes_at=row["closes_at"],
+                    questionnaire=localized(questionnaire, language, patient["condition"]),
+                )
+            )
     return DueList(items)
 
 

@@ -24,9 +24,12 @@ async def insert(
     scores: dict[str, Any],
     note: str | None,
     content_hash: bytes,
+    flags: list[str],
+    outcome_metric: str,
+    outcome_value: float | int | None,
     now: datetime,
 ) -> asyncpg.Record | None:
-    """The stored row, or None when a check-in with this id already exists."""
+    """(due_id, scores) of the stored row, or None when a check-in with this id exists."""
     return await conn.fetchrow(
         q("checkins.insert"),
         id_,
@@ -40,6 +43,9 @@ async def insert(
         note,
         content_hash,
         now,
+        flags,
+        outcome_metric,
+        outcome_value,
     )
 
 

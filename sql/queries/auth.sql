@@ -1,7 +1,8 @@
 -- name: device_principal :one
 -- Resolve a device token; refresh last_seen_at at most hourly so reads stay cheap.
 with d as (
-    select d.id as device_id, d.patient_id, p.clinic_id, d.last_seen_at
+    select d.id as device_id, d.patient_id, p.clinic_id, p.condition::text as condition,
+           d.last_seen_at
     from device d
     join patient p on p.id = d.patient_id
     where d.token_hash = $1 and d.revoked_at is null and p.status <> 'discharged'
@@ -10,7 +11,7 @@ with d as (
     from d
     where device.id = d.device_id and d.last_seen_at < $2::timestamptz - interval '1 hour'
 )
-select device_id, patient_id, clinic_id from d
+select device_id, patient_id, clinic_id, condition from d
 
 -- name: revoke_device :one
 update device set revoked_at = $2

@@ -46,6 +46,7 @@ where id = $1
 
 -- name: schedule_settings :one
 select p.id, p.timezone, p.reminder_time, p.created_at, p.language::text as language,
+       p.condition::text as condition,
        c.daily_window_minutes
 from patient p join clinic c on c.id = p.clinic_id
 where p.id = $1

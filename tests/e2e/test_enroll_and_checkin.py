@@ -39,8 +39,14 @@ async def test_enroll_from_link_and_answer_the_daily_checkin(
     assert "#" not in page.url
     pain = page.get_by_role("group", name="How bad is your pain right now?")
     await pain.get_by_role("button", name="7", exact=True).click()
+    average = page.get_by_role(
+        "group", name="Over the last 24 hours, how bad was your pain on average?"
+    )
+    await average.get_by_role("button", name="6", exact=True).click()
     fatigue = page.get_by_role("group", name="How tired do you feel right now?")
     await fatigue.get_by_role("button", name="4", exact=True).click()
+    sleep = page.get_by_role("group", name="How well did you sleep last night?")
+    await sleep.get_by_role("button", name="3", exact=True).click()
     await page.screenshot(path=str(tmp_path / "checkin.png"))
     await page.get_by_role("button", name="Send").click()
     await expect(page.get_by_role("status")).to_contain_text("saved")
@@ -49,7 +55,7 @@ async def test_enroll_from_link_and_answer_the_daily_checkin(
         " join checkin_due d on d.id = c.due_id where c.patient_id = $1",
         created.patient_id,
     )
-    assert row["answers"] == {"pain_now": 7, "fatigue": 4}
+    assert row["answers"] == {"pain_now": 7, "pain_avg_24h": 6, "fatigue": 4, "sleep_quality": 3}
     assert row["window"] == "completed"
     # Reopening the app: enrolled (cookie), nothing due any more.
     await page.goto(f"{server.url}/app/")
