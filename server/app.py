@@ -31,7 +31,7 @@ from litestar.types import (
 from server import db
 from server.auth.cache import DeviceCache
 from server.checkins.routes import CheckinController
-from server.coordinators.routes import CoordinatorPatientController
+from server.coordinators.routes import AlertController, CoordinatorPatientController
 from server.errors import EXCEPTION_HANDLERS, ErrorBody
 from server.patients.routes import PatientController
 from server.settings import Settings
@@ -144,6 +144,7 @@ def create_app(
         PatientController,
         CheckinController,
         CoordinatorPatientController,
+        AlertController,
     ]
     if (PWA_DIR / "index.html").exists():
         route_handlers += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from litestar import Controller, get, post
@@ -11,6 +12,8 @@ from litestar.params import Parameter
 from server.auth.guards import authenticate_coordinator
 from server.checkins import service as checkins
 from server.checkins.schemas import CheckinPage
+from server.coordinators import service as alerts
+from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, settings_of
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
@@ -126,4 +129,43 @@ class CoordinatorPatientController(Controller):
                 cursor,
                 limit,
                 now,
+            )
+
+
+class AlertController(Controller):
+    path = "/api/coordinator/alerts"
+    tags = ["coordinator"]
+    security = [{"coordinator": []}]
+
+    @get("/", summary="The clinic's alerts, newest first (open ones by default)")
+    async def list_alerts(
+        self,
+        state: State,
+        request: AnyRequest,
+        status: Literal["open", "acknowledged", "all"] = "open",
+        limit: int = Parameter(default=100, ge=1, le=500),
+    ) -> AlertList:
+        coordinator = await authenticate_coordinator(request)
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await alerts.list_alerts(
+                conn,
+                coordinator.clinic_id,
+                coordinator.coordinator_id,
+                None if status == "all" else status,
+                limit,
+                now,
+            )
+
+    @post("/{alert_id:uuid}/acknowledge", status_code=200, summary="Acknowledge with a note")
+    async def acknowledge(
+        self, state: State, request: AnyRequest, alert_id: UUID, data: Acknowledge
+    ) -> Alert:
+        coordinator = await authenticate_coordinator(request)
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            return await alerts.acknowledge(
+                conn, coordinator.clinic_id, coordinator.coordinator_id, alert_id, data.note, now
             )

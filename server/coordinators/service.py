@@ -1,0 +1,65 @@
+"""Alerts: what the coordinator sees and acknowledges, every read and action audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from server import audit
+from server.coordinators import store
+from server.coordinators.schemas import Alert, AlertList
+from server.db import Connection, to_struct, to_structs
+from server.errors import Conflict, NotFound, check_text
+
+
+async def list_alerts(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    status: str | None,
+    limit: int,
+    now: datetime,
+) -> AlertList:
+    async with conn.transaction():
+        items = to_structs(await store.list_alerts(conn, clinic_id, status, limit), Alert)
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=coordinator_id,
+            clinic_id=clinic_id,
+            patient_id=None,
+            action="alert.list",
+            now=now,
+            detail={"patient_ids": sorted({str(a.patient_id) for a in items})},
+        )
+    return AlertList(items)
+
+
+async def acknowledge(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    alert_id: UUID,
+    note: str,
+    now: datetime,
+) -> Alert:
+    check_text("note", note)
+    async with conn.transaction():
+        row = await store.acknowledge(conn, alert_id, clinic_id, now, coordinator_id, note.strip())
+        if row is None:
+            status = await store.alert_status(conn, alert_id, clinic_id)
+            if status is None:
+                raise NotFound("no such alert")
+            raise Conflict("this alert was already acknowledged")
+        alert = to_struct(row, Alert)
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=coordinator_id,
+            clinic_id=clinic_id,
+            patient_id=alert.patient_id,
+            action="alert.acknowledge",
+            now=now,
+            detail={"alert_id": str(alert.id), "kind": alert.kind},
+        )
+    return alert

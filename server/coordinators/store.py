@@ -1,0 +1,27 @@
+"""SQL calls for the coordinator side: alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from server.db import Connection, q
+
+
+async def list_alerts(
+    conn: Connection, clinic_id: UUID, status: str | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("alerts.list_for_clinic"), clinic_id, status, limit)
+
+
+async def acknowledge(
+    conn: Connection, alert_id: UUID, clinic_id: UUID, now: datetime, by: UUID, note: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("alerts.acknowledge"), alert_id, clinic_id, now, by, note)
+
+
+async def alert_status(conn: Connection, alert_id: UUID, clinic_id: UUID) -> str | None:
+    status: str | None = await conn.fetchval(q("alerts.status_in_clinic"), alert_id, clinic_id)
+    return status
