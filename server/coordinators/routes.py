@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
@@ -15,6 +15,7 @@ from server.checkins.schemas import CheckinPage
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, settings_of
+from server.fhir import service as fhir
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
 from server.web import AnyRequest
@@ -130,6 +131,28 @@ class CoordinatorPatientController(Controller):
                 limit,
                 now,
             )
+
+    @get(
+        "/{patient_id:uuid}/fhir",
+        summary="The patient's record as a FHIR R4 Bundle",
+        media_type="application/fhir+json",
+    )
+    async def patient_fhir(
+        self, state: State, request: AnyRequest, patient_id: UUID
+    ) -> Response[dict[str, Any]]:
+        coordinator = await authenticate_coordinator(request)
+        pool = pool_of(state)
+        now = now_of(state)
+        async with pool.acquire() as conn:
+            bundle = await fhir.patient_bundle(
+                conn,
+                settings_of(state).origin,
+                coordinator.clinic_id,
+                coordinator.coordinator_id,
+                patient_id,
+                now,
+            )
+        return Response(bundle, media_type="application/fhir+json")
 
 
 class AlertController(Controller):
