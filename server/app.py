@@ -31,7 +31,11 @@ from litestar.types import (
 from server import db
 from server.auth.cache import DeviceCache
 from server.checkins.routes import CheckinController
-from server.coordinators.routes import AlertController, CoordinatorPatientController
+from server.coordinators.routes import (
+    AlertController,
+    CoordinatorPatientController,
+    ExportController,
+)
 from server.errors import EXCEPTION_HANDLERS, ErrorBody
 from server.patients.routes import PatientController
 from server.settings import Settings
@@ -145,6 +149,7 @@ def create_app(
         CheckinController,
         CoordinatorPatientController,
         AlertController,
+        ExportController,
     ]
     if (PWA_DIR / "index.html").exists():
         route_handlers += [

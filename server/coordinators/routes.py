@@ -8,10 +8,13 @@ from uuid import UUID
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.response import Stream
 
 from server.auth.guards import authenticate_coordinator
 from server.checkins import service as checkins
+from server.checkins.questionnaires import registry
 from server.checkins.schemas import CheckinPage
+from server.coordinators import export
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, settings_of
@@ -192,3 +195,29 @@ class AlertController(Controller):
             return await alerts.acknowledge(
                 conn, coordinator.clinic_id, coordinator.coordinator_id, alert_id, data.note, now
             )
+
+
+class ExportController(Controller):
+    path = "/api/coordinator"
+    tags = ["coordinator"]
+    security = [{"coordinator": []}]
+
+    @get(
+        "/export.csv",
+        summary="Every check-in of the clinic as CSV (pseudonymous, streamed)",
+        media_type="text/csv",
+    )
+    async def export_csv(self, state: State, request: AnyRequest) -> Stream:
+        coordinator = await authenticate_coordinator(request)
+        now = now_of(state)
+        chunks = export.stream_csv(
+            pool_of(state), registry(), coordinator.clinic_id, coordinator.coordinator_id, now
+        )
+        return Stream(
+            chunks,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="checkins-{now:%Y-%m-%d}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )

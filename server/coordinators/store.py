@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -25,3 +27,15 @@ async def acknowledge(
 async def alert_status(conn: Connection, alert_id: UUID, clinic_id: UUID) -> str | None:
     status: str | None = await conn.fetchval(q("alerts.status_in_clinic"), alert_id, clinic_id)
     return status
+
+
+async def copy_export(
+    conn: Connection,
+    query: str,
+    clinic_id: UUID,
+    output: Callable[[bytes], Coroutine[Any, Any, None]],
+    limit_seconds: float,
+) -> None:
+    await conn.copy_from_query(
+        query, clinic_id, output=output, format="csv", header=True, timeout=limit_seconds
+    )

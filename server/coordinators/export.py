@@ -1,0 +1,116 @@
+"""CSV export of every check-in of a clinic, streamed from PostgreSQL in constant memory.
+
+PostgreSQL formats the CSV (COPY ... TO STDOUT) and the chunks flow to the client through a
+small queue, so memory stays flat however many rows there are and a slow client slows the copy
+instead of filling the server. One row per check-in: the patient's pseudonym (never a name),
+times in UTC and in the patient's zone, the questionnaire and version, every item of every
+questionnaire, and the scores. Free-text notes are not exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from uuid import UUID
+
+from server import audit
+from server.checkins.questionnaires import Registry
+from server.coordinators import store
+from server.db import Pool
+
+# An export of a million rows takes tens of seconds; the pool's per-query limit is for requests.
+EXPORT_TIMEOUT = 3600.0
+QUEUE_CHUNKS = 16
+
+SCORE_COLUMNS = ("peg3", "pgic")
+OUTCOME_COLUMNS = (
+    "baseline", "change", "change_pct", "category", "mean_3d", "category_3d",
+)  # fmt: skip
+
+
+def item_codes(registry: Registry) -> list[str]:
+    """Every item code of every questionnaire version, in file order, each once."""
+    codes: list[str] = []
+    for questionnaire in registry.all():
+        for item in questionnaire.items:
+            if item.code not in codes:
+                codes.append(item.code)
+    return codes
+
+
+def export_query(registry: Registry) -> str:
+    """The SELECT behind the export. Item codes are checked against ^[a-z][a-z0-9_]*$ when the
+    questionnaire files load, so they are safe as literals and column names here."""
+    columns = [
+        "p.pseudonym as patient",
+        "p.condition::text as condition",
+        "c.id as checkin_id",
+        "c.questionnaire",
+        "c.questionnaire_version",
+        """to_char(c.answered_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        " as answered_at_utc",
+        """to_char(c.answered_at at time zone p.timezone, 'YYYY-MM-DD"T"HH24:MI:SS')"""
+        " as answered_at_local",
+        "p.timezone",
+        """to_char(c.received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        " as received_at_utc",
+    ]
+    for code in item_codes(registry):
+        columns.append(
+            f"case jsonb_typeof(c.answers -> '{code}')"
+            f" when 'array' then (select string_agg(v, ';')"
+            f" from jsonb_array_elements_text(c.answers -> '{code}') v)"
+            f" else c.answers ->> '{code}' end as {code}"
+        )
+    columns += [f"c.scores ->> '{name}' as score_{name}" for name in SCORE_COLUMNS]
+    columns += [f"c.scores -> 'outcome' ->> '{name}' as outcome_{name}" for name in OUTCOME_COLUMNS]
+    columns.append("array_to_string(c.flags, ';') as flags")
+    return (
+        "select " + ",\n       ".join(columns) + "\n"
+        "from checkin c join patient p on p.id = c.patient_id\n"
+        "where p.clinic_id = $1\n"
+        "order by c.patient_id, c.answered_at, c.id"
+    )
+
+
+async def stream_csv(
+    pool: Pool, registry: Registry, clinic_id: UUID, coordinator_id: UUID, now: datetime
+) -> AsyncIterator[bytes]:
+    """The export as chunks of CSV; audited before the first byte leaves."""
+    async with pool.acquire() as conn:
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=coordinator_id,
+            clinic_id=clinic_id,
+            patient_id=None,
+            action="checkin.export_csv",
+            now=now,
+        )
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
+
+    async def produce() -> None:
+        try:
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+                await store.copy_export(
+                    conn, export_query(registry), clinic_id, queue.put, EXPORT_TIMEOUT
+                )
+        except Exception as exc:  # handed to the consumer, which aborts the response
+            await queue.put(exc)
+        else:
+            await queue.put(None)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (chunk := await queue.get()) is not None:
+            if isinstance(chunk, BaseException):
+                # The status line is gone: end the transfer unfinished so the client sees a
+                # broken download, not a short file that looks whole.
+                raise chunk
+            yield bytes(chunk)
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
