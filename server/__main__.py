@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from server import db, demo
+from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
 from server.errors import CONSTRAINT_ERRORS, DomainError
 from server.patients import service as patients
@@ -69,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings(args)
+    install_registry(settings.extra_questionnaire_dir)  # a broken file stops us here
     url = _database_url(settings)
 
     async def check() -> list[db.Migration]:
@@ -324,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.func(args)
     except SettingsError as exc:
         _fail(f"configuration: {exc}", 2)
-    except (CommandError, db.DatabaseError) as exc:
+    except (CommandError, db.DatabaseError, QuestionnaireError) as exc:
         _fail(str(exc))
     except DomainError as exc:
         _fail(exc.message)

@@ -30,6 +30,7 @@ from litestar.types import (
 
 from server import db
 from server.auth.cache import DeviceCache
+from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
 from server.coordinators.routes import (
     AlertController,
@@ -121,6 +122,8 @@ def create_app(
     database_url: str,
     clock: Callable[[], datetime] = utc_now,
 ) -> Litestar:
+    install_registry(settings.extra_questionnaire_dir)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)

@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     db_pool_min_size: Annotated[int, Meta(ge=0, le=100)] = 2
     db_pool_max_size: Annotated[int, Meta(ge=1, le=200)] = 10
     db_command_timeout: PositiveFloat = 10.0
+    extra_questionnaire_dir: str | None = None
     enroll_code_ttl_days: Annotated[int, Meta(ge=1, le=90)] = 14
     enroll_throttle_window_seconds: Annotated[int, Meta(ge=10, le=86_400)] = 900
     enroll_max_failures_per_client: PositiveInt = 10

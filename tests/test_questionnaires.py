@@ -213,3 +213,46 @@ def test_scores_and_answer_flags() -> None:
     assert answer_flags(weekly, answers | {"pgic": "minimally_worse"}) == []
     severe = DAILY_PART | {"side_effects": ["dizziness"], "severity_dizziness": "severe"}
     assert answer_flags(_post_infusion(), severe) == ["severe_side_effect"]
+
+
+def test_serve_stops_at_a_broken_clinic_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, clean_env
+
+    (tmp_path / "clinic_extra.v1.toml").write_text(
+        BASE.replace('code = "demo"', 'code = "clinic_extra"').replace(
+            'es = "¿Dolor?"', 'fr = "Douleur ?"'
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--port", "1"],
+        cwd=ROOT,
+        env=clean_env(
+            EXTRA_QUESTIONNAIRE_DIR=str(tmp_path), DATABASE_URL="postgresql://x@127.0.0.1:1/x"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "clinic_extra.v1.toml: items[0].text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_clinic_file_is_served_beside_the_shipped_ones(tmp_path: Path) -> None:
+    from server.checkins.questionnaires import install_registry
+
+    (tmp_path / "clinic_extra.v1.toml").write_text(
+        BASE.replace('code = "demo"', 'code = "clinic_extra"')
+    )
+    try:
+        registry = install_registry(str(tmp_path))
+        assert registry.get("clinic_extra") is not None
+        assert registry.get("weekly") is not None
+        (tmp_path / "weekly.v1.toml").write_text(BASE.replace('code = "demo"', 'code = "weekly"'))
+        with pytest.raises(QuestionnaireError, match="weekly v1 is also in"):
+            install_registry(str(tmp_path))
+    finally:
+        install_registry(None)

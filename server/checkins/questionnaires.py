@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -257,16 +256,42 @@ class Registry:
         return sorted(self._versions.values(), key=lambda q: (q.code, q.version))
 
 
-def load_registry(directory: Path = QUESTIONNAIRE_DIR) -> Registry:
-    files = sorted(directory.glob("*.toml"))
+def load_registry(*directories: Path) -> Registry:
+    """Every questionnaire file in ``directories`` (default: the shipped ones)."""
+    files = [f for d in directories or (QUESTIONNAIRE_DIR,) for f in sorted(d.glob("*.toml"))]
     if not files:
-        raise QuestionnaireError(f"{directory}: no questionnaire files")
-    return Registry([load_file(path) for path in files])
+        raise QuestionnaireError(f"{', '.join(map(str, directories))}: no questionnaire files")
+    loaded: dict[tuple[str, int], Path] = {}
+    questionnaires = []
+    for path in files:
+        questionnaire = load_file(path)
+        key = (questionnaire.code, questionnaire.version)
+        if key in loaded:
+            raise QuestionnaireError(f"{path.name}: {key[0]} v{key[1]} is also in {loaded[key]}")
+        loaded[key] = path
+        questionnaires.append(questionnaire)
+    return Registry(questionnaires)
 
 
-@lru_cache(maxsize=1)
+_installed: Registry | None = None
+
+
+def install_registry(extra_directory: str | None) -> Registry:
+    """Load the shipped questionnaires and a clinic's own (EXTRA_QUESTIONNAIRE_DIR) at start."""
+    global _installed
+    directories = [QUESTIONNAIRE_DIR]
+    if extra_directory:
+        extra = Path(extra_directory)
+        if not extra.is_dir():
+            raise QuestionnaireError(f"EXTRA_QUESTIONNAIRE_DIR {extra} is not a folder")
+        directories.append(extra)
+    _installed = load_registry(*directories)
+    return _installed
+
+
 def registry() -> Registry:
-    return load_registry()
+    """The questionnaires this process serves."""
+    return _installed if _installed is not None else install_registry(None)
 
 
 # --- answers ---------------------------------------------------------------------------------
