@@ -250,3 +250,30 @@ async def test_old_versions_stay_readable(
         (2, 5),
         (1, 4),
     ]
+
+
+async def test_two_misses_in_a_row_raise_one_alert(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    _, patient, _ = await _patient(pool, settings, http)
+
+    async def window(day: int, status: str, questionnaire: str = "daily") -> uuid.UUID:
+        opens = DAY0 + timedelta(days=day)
+        window_id: uuid.UUID = await pool.fetchval(
+            "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
+            " status, completed_at) values ($1, $2, $3, $4, $5, $6::due_status,"
+            " case when $6 = 'completed' then $5 end) returning id",
+            patient.patient_id, questionnaire, opens.date(), opens, opens + timedelta(hours=12),
+            status,
+        )  # fmt: skip
+        return window_id
+
+    await window(0, "completed")
+    await window(1, "missed")
+    await window(2, "missed", "weekly")  # weekly windows do not count
+    assert await _alerts(pool, patient.patient_id) == []
+    second = await window(3, "open")
+    await pool.execute("update checkin_due set status = 'missed' where id = $1", second)
+    assert await _alerts(pool, patient.patient_id) == [("missed_twice", "open")]
+    await window(4, "missed")  # a third: still one open alert
+    assert await _alerts(pool, patient.patient_id) == [("missed_twice", "open")]

@@ -169,3 +169,30 @@ $$;
 create trigger checkin_raises_alerts
     after insert on checkin
     for each row execute function checkin_raise_alerts();
+
+-- Two missed check-ins in a row (daily or post-infusion windows, in time order) raise an alert
+-- the moment the second one is marked missed.
+create function checkin_due_missed_alert() returns trigger
+language plpgsql as $$
+declare
+    previous due_status;
+begin
+    select d.status into previous from checkin_due d
+    where d.patient_id = new.patient_id and d.id <> new.id
+      and d.questionnaire in ('daily', 'post_infusion') and d.status <> 'cancelled'
+      and d.opens_at < new.opens_at
+    order by d.opens_at desc
+    limit 1;
+    if previous = 'missed' then
+        insert into alert (patient_id, kind, raised_at, detail)
+        values (new.patient_id, 'missed_twice', now(), jsonb_build_object('due_id', new.id))
+        on conflict (patient_id, kind) where status = 'open' do nothing;
+    end if;
+    return null;
+end;
+$$;
+
+create trigger checkin_due_missed_twice
+    after insert or update of status on checkin_due
+    for each row when (new.status = 'missed' and new.questionnaire in ('daily', 'post_infusion'))
+    execute function checkin_due_missed_alert();
