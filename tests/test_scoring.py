@@ -262,7 +262,7 @@ async def test_two_misses_in_a_row_raise_one_alert(
         window_id: uuid.UUID = await pool.fetchval(
             "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
             " status, completed_at) values ($1, $2, $3, $4, $5, $6::due_status,"
-            " case when $6 = 'completed' then $5 end) returning id",
+            " case when $6 = 'completed' then $5::timestamptz end) returning id",
             patient.patient_id, questionnaire, opens.date(), opens, opens + timedelta(hours=12),
             status,
         )  # fmt: skip
