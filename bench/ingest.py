@@ -7,7 +7,7 @@ server processes, alternating with the real server in rounds so both see the sam
 Prints requests/s, p50/p95/p99, errors, CPU per request, memory, and whether every 201 is a
 stored row.
 
-    python bench/ingest.py [--patients 200] [--concurrency 64] [--duration 30] [--workers 2]
+    python bench/ingest.py [--patients 2000] [--concurrency 64] [--duration 30] [--workers 2]
                            [--rounds 3]
 
 Uses TEST_DATABASE_URL or DATABASE_URL (a maintenance URL of a cluster) when set, otherwise the
@@ -65,9 +65,32 @@ async def seed(url: str, count: int) -> list[str]:
             await auth_store.insert_device(conn, created.patient_id, token_hash, now)
             tokens.append(token)
         await conn.execute(
-            "update patient set status = 'active', created_at = now() - interval '2 days'"
+            "update patient set status = 'active', created_at = now() - interval '61 days'"
         )
+        # What a clinic's database holds: 60 days of daily check-ins each, half the patients
+        # with an infusion series under way, so scoring reads real histories. Loaded in bulk,
+        # without the per-row triggers.
+        await conn.execute("set session_replication_role = replica")
+        await conn.execute(HISTORY)
+        await conn.execute("set session_replication_role = origin")
+        await conn.execute("analyze")
     return tokens
+
+
+HISTORY = """
+insert into infusion_session (patient_id, scheduled_at, status)
+select id, now() - interval '20 days', 'completed' from patient where random() < 0.5;
+insert into checkin (id, patient_id, questionnaire, questionnaire_version, answered_at,
+                     received_at, answers, scores, content_hash)
+select gen_random_uuid(), p.id, 'daily', 2, t, t,
+       jsonb_build_object('pain_now', pain, 'pain_avg_24h', pain, 'fatigue', 4, 'sleep_quality', 5),
+       jsonb_build_object('pain_now', pain, 'pain_avg_24h', pain, 'fatigue', 4, 'sleep_quality', 5),
+       sha256(p.id::text::bytea || g::text::bytea)
+from patient p
+cross join generate_series(1, 60) g
+cross join lateral (select now() - make_interval(days => g) as t,
+                           3 + (hashtext(p.id::text) & 3) + (g % 3) as pain) v
+"""
 
 
 class CpuMeter:
@@ -136,7 +159,12 @@ def checkin_requests(tokens: list[str]) -> loadgen.Callable[[], loadgen.Request]
         body = {
             "id": str(uuid.uuid4()),
             "answered_at": datetime.now(UTC).isoformat(),
-            "answers": {"pain_now": random.randint(0, 10), "fatigue": random.randint(0, 10)},
+            "answers": {
+                "pain_now": random.randint(0, 10),
+                "pain_avg_24h": random.randint(0, 10),
+                "fatigue": random.randint(0, 10),
+                "sleep_quality": random.randint(0, 10),
+            },
         }
         return "/api/checkins", encoder.encode(body), random.choice(headers)
 
@@ -145,7 +173,7 @@ def checkin_requests(tokens: list[str]) -> loadgen.Callable[[], loadgen.Request]
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=Settings().workers)
@@ -179,6 +207,8 @@ async def main() -> None:
         server = start([sys.executable, "-m", "server", "serve"], env, port)
         servers.append(server)
         await open_windows(server.url, tokens)
+        async with db.connection(url) as conn:
+            seeded = await conn.fetchval("select count(*) from checkin")
         floor = None
         if not args.skip_floor:
             async with db.connection(floor_url) as conn:
@@ -216,7 +246,7 @@ async def main() -> None:
         assert real is not None
 
         async with db.connection(url) as conn:
-            stored = await conn.fetchval("select count(*) from checkin")
+            stored = await conn.fetchval("select count(*) from checkin") - seeded
             completed = await conn.fetchval(
                 "select count(*) from checkin_due where status = 'completed'"
             )

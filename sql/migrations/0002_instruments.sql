@@ -66,7 +66,7 @@ $$;
 -- patient's earlier check-ins. Baseline: the mean over the 14 days before the first infusion
 -- when there are check-ins then, else the mean of the first three check-ins (this one counting
 -- if it is among them); none before that. The 3-day mean (this one included) is what the
--- worsening alert compares.
+-- worsening alert compares. Every lookup is a short range of checkin_patient_answered_idx.
 create function checkin_outcome(p uuid, m text, v numeric, t timestamptz) returns jsonb
 language plpgsql stable as $$
 declare
@@ -74,6 +74,8 @@ declare
     base numeric;
     base_n integer;
     base_kind text;
+    xs numeric[];
+    ats timestamptz[];
     recent numeric;
     change numeric;
     pct numeric;
@@ -83,28 +85,36 @@ begin
     if m is null or v is null then
         return '{}'::jsonb;
     end if;
-    select min(scheduled_at) into first_infusion
-    from infusion_session where patient_id = p and status <> 'cancelled';
+    select s.scheduled_at into first_infusion from infusion_session s
+    where s.patient_id = p and s.status <> 'cancelled'
+    order by s.scheduled_at limit 1;
     if first_infusion is not null then
         select avg(x), count(*) into base, base_n from (
-            select (scores ->> m)::numeric as x from checkin
-            where patient_id = p and scores ? m
-              and answered_at >= first_infusion - interval '14 days' and answered_at < first_infusion
+            select (c.scores ->> m)::numeric as x from checkin c
+            where c.patient_id = p and c.scores ? m
+              and c.answered_at >= first_infusion - interval '14 days'
+              and c.answered_at < first_infusion
             union all
             select v where t >= first_infusion - interval '14 days' and t < first_infusion
         ) b;
         base_kind := 'before_first_infusion';
     end if;
     if base_n is null or base_n = 0 then
+        -- The three oldest earlier ones (an index scan that stops at three), then this one.
+        select array_agg(x order by at), array_agg(at order by at) into xs, ats from (
+            select (c.scores ->> m)::numeric as x, c.answered_at as at from checkin c
+            where c.patient_id = p and c.scores ? m
+            order by c.answered_at, c.id
+            limit 3
+        ) oldest;
         select avg(x), count(*) into base, base_n from (
             select x from (
-                select (scores ->> m)::numeric as x, answered_at from checkin
-                where patient_id = p and scores ? m
+                select unnest(coalesce(xs, '{}')) as x, unnest(coalesce(ats, '{}')) as at
                 union all
                 select v, t
-                order by answered_at
-                limit 3
-            ) first_three
+            ) candidates
+            order by at
+            limit 3
         ) b;
         base_kind := 'first_three';
         if base_n < 3 then
@@ -113,9 +123,9 @@ begin
         end if;
     end if;
     select avg(x) into recent from (
-        select (scores ->> m)::numeric as x from checkin
-        where patient_id = p and scores ? m
-          and answered_at > t - interval '72 hours' and answered_at <= t
+        select (c.scores ->> m)::numeric as x from checkin c
+        where c.patient_id = p and c.scores ? m
+          and c.answered_at > t - interval '72 hours' and c.answered_at <= t
         union all
         select v
     ) r;
