@@ -81,11 +81,11 @@ HISTORY = """
 insert into infusion_session (patient_id, scheduled_at, status)
 select id, now() - interval '20 days', 'completed' from patient where random() < 0.5;
 insert into checkin (id, patient_id, questionnaire, questionnaire_version, answered_at,
-                     received_at, answers, scores, content_hash)
+                     received_at, answers, scores, content_hash, outcome_metric, outcome_value)
 select gen_random_uuid(), p.id, 'daily', 2, t, t,
        jsonb_build_object('pain_now', pain, 'pain_avg_24h', pain, 'fatigue', 4, 'sleep_quality', 5),
        jsonb_build_object('pain_now', pain, 'pain_avg_24h', pain, 'fatigue', 4, 'sleep_quality', 5),
-       sha256(p.id::text::bytea || g::text::bytea)
+       sha256(p.id::text::bytea || g::text::bytea), 'pain_now', pain
 from patient p
 cross join generate_series(1, 60) g
 cross join lateral (select now() - make_interval(days => g) as t,

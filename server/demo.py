@@ -148,7 +148,7 @@ async def _seed(conn: Connection, settings: Settings, now: datetime) -> DemoLogi
         if index == 0:
             invite = created  # left un-enrolled so its link works
             continue
-        await _history(conn, rng, created.patient_id, new, start, now)
+        await _history(conn, rng, clinic.id, created.patient_id, new, start, now)
     assert invite is not None
     return DemoLogins(
         True,
@@ -238,6 +238,7 @@ def _password() -> str:
 async def _history(
     conn: Connection,
     rng: random.Random,
+    clinic_id: uuid.UUID,
     patient_id: uuid.UUID,
     patient: NewPatient,
     start: date,
@@ -291,10 +292,11 @@ async def _history(
         scores = score(questionnaire, answers)
         windows.append((due_id, patient_id, code, window.local_date, window.opens_at,
                         window.closes_at, "completed", received, window.opens_at))  # fmt: skip
+        # In the order of the checkins.insert query's parameters.
         checkins.append((body.id, patient_id, due_id, code, questionnaire.version, answered,
-                         received, answers, scores, None, content_hash(body),
+                         answers, scores, None, content_hash(body), received,
                          answer_flags(questionnaire, answers), questionnaire.outcome,
-                         scores.get(questionnaire.outcome)))  # fmt: skip
+                         scores.get(questionnaire.outcome), clinic_id))  # fmt: skip
 
     def clamp(value: float) -> int:
         return round(max(0.0, min(10.0, value)))
@@ -353,7 +355,7 @@ async def _history(
             windows,
         )
         await conn.executemany(
-            q("demo.insert_checkin"),
+            q("checkins.insert"),
             checkins,
         )
         await audit.record(

@@ -93,6 +93,7 @@ async def submit(
         flags=answer_flags(questionnaire, body.answers),
         outcome_metric=questionnaire.outcome,
         outcome_value=scores.get(questionnaire.outcome),
+        clinic_id=patient.clinic_id,
         now=now,
     )
     if row is not None:

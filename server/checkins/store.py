@@ -27,6 +27,7 @@ async def insert(
     flags: list[str],
     outcome_metric: str,
     outcome_value: float | int | None,
+    clinic_id: UUID,
     now: datetime,
 ) -> asyncpg.Record | None:
     """(due_id, scores) of the stored row, or None when a check-in with this id exists."""
@@ -46,6 +47,7 @@ async def insert(
         flags,
         outcome_metric,
         outcome_value,
+        clinic_id,
     )
 
 

@@ -15,6 +15,15 @@ alter table patient
 alter table checkin
     add column flags text[] not null default '{}';
 
+-- The value each check-in contributes to the patient's followed outcome (pain now, PEG-3), kept
+-- apart from the scores so that baseline and 3-day means are short index-only range scans.
+alter table checkin
+    add column outcome_metric text,
+    add column outcome_value numeric,
+    add constraint checkin_outcome_pair check ((outcome_metric is null) = (outcome_value is null));
+create index checkin_outcome_idx on checkin (patient_id, outcome_metric, answered_at)
+    include (outcome_value) where outcome_metric is not null;
+
 create type alert_kind as enum
     ('pain_high', 'worsening', 'severe_side_effect', 'pgic_worse', 'missed_twice');
 create type alert_status as enum ('open', 'acknowledged');
@@ -52,133 +61,74 @@ create trigger patient_status_notify
 
 -- Change from baseline of an outcome (pain now 0-10, PEG-3), IMMPACT categories:
 -- improvement of >= 50% substantial, >= 30% moderate; worsening by >= 2 points or >= 30%.
+-- PL/pgSQL, not SQL: these run for every check-in, and PostgreSQL re-plans an SQL function it
+-- cannot inline on every call, while PL/pgSQL evaluates simple expressions on a fast path.
 create function outcome_category(change numeric, pct numeric) returns text
-language sql immutable as $$
-    select case
-        when pct is not null and pct <= -50 then 'substantial_improvement'
-        when pct is not null and pct <= -30 then 'moderate_improvement'
-        when change >= 2 or (pct is not null and pct >= 30) then 'worsening'
-        else 'no_meaningful_change'
-    end
+language plpgsql immutable as $$
+begin
+    if pct <= -50 then
+        return 'substantial_improvement';
+    elsif pct <= -30 then
+        return 'moderate_improvement';
+    elsif change >= 2 or pct >= 30 then
+        return 'worsening';
+    end if;
+    return 'no_meaningful_change';
+end;
 $$;
 
--- The outcome block stored with a check-in of value v of metric m answered at t, from the
--- patient's earlier check-ins. Baseline: the mean over the 14 days before the first infusion
--- when there are check-ins then, else the mean of the first three check-ins (this one counting
--- if it is among them); none before that. The 3-day mean (this one included) is what the
--- worsening alert compares. Every lookup is a short range of checkin_patient_answered_idx.
-create function checkin_outcome(p uuid, m text, v numeric, t timestamptz) returns jsonb
-language plpgsql stable as $$
+-- The outcome block stored with a check-in: value v of metric m against the baseline
+-- (the mean of n earlier values; kind says which rule chose them) and the 3-day mean. The
+-- insert in sql/queries/checkins.sql gathers those from the patient's history in the same
+-- statement; this only shapes them.
+create function outcome_json(
+    m text, v numeric, base numeric, n bigint, kind text, recent numeric
+) returns jsonb
+language plpgsql immutable as $$
 declare
-    first_infusion timestamptz;
-    base numeric;
-    base_n integer;
-    base_kind text;
-    xs numeric[];
-    ats timestamptz[];
-    recent numeric;
-    change numeric;
-    pct numeric;
-    recent_change numeric;
-    recent_pct numeric;
+    change numeric := round(v - base, 2);
+    pct numeric := case when base = 0 then null else round((v - base) / base * 100, 1) end;
+    recent_change numeric := round(recent - base, 2);
+    recent_pct numeric := case when base = 0 then null else round((recent - base) / base * 100, 1) end;
 begin
     if m is null or v is null then
         return '{}'::jsonb;
     end if;
-    select s.scheduled_at into first_infusion from infusion_session s
-    where s.patient_id = p and s.status <> 'cancelled'
-    order by s.scheduled_at limit 1;
-    if first_infusion is not null then
-        select avg(x), count(*) into base, base_n from (
-            select (c.scores ->> m)::numeric as x from checkin c
-            where c.patient_id = p and c.scores ? m
-              and c.answered_at >= first_infusion - interval '14 days'
-              and c.answered_at < first_infusion
-            union all
-            select v where t >= first_infusion - interval '14 days' and t < first_infusion
-        ) b;
-        base_kind := 'before_first_infusion';
+    if base is null then
+        return jsonb_build_object(
+            'outcome', jsonb_build_object('metric', m, 'value', v, 'baseline', null));
     end if;
-    if base_n is null or base_n = 0 then
-        -- The three oldest earlier ones (an index scan that stops at three), then this one.
-        select array_agg(x order by at), array_agg(at order by at) into xs, ats from (
-            select (c.scores ->> m)::numeric as x, c.answered_at as at from checkin c
-            where c.patient_id = p and c.scores ? m
-            order by c.answered_at, c.id
-            limit 3
-        ) oldest;
-        select avg(x), count(*) into base, base_n from (
-            select x from (
-                select unnest(coalesce(xs, '{}')) as x, unnest(coalesce(ats, '{}')) as at
-                union all
-                select v, t
-            ) candidates
-            order by at
-            limit 3
-        ) b;
-        base_kind := 'first_three';
-        if base_n < 3 then
-            return jsonb_build_object('outcome', jsonb_build_object(
-                'metric', m, 'value', v, 'baseline', null));
-        end if;
-    end if;
-    select avg(x) into recent from (
-        select (c.scores ->> m)::numeric as x from checkin c
-        where c.patient_id = p and c.scores ? m
-          and c.answered_at > t - interval '72 hours' and c.answered_at <= t
-        union all
-        select v
-    ) r;
-    change := round(v - base, 2);
-    pct := case when base = 0 then null else round((v - base) / base * 100, 1) end;
-    recent_change := round(recent - base, 2);
-    recent_pct := case when base = 0 then null else round((recent - base) / base * 100, 1) end;
     return jsonb_build_object('outcome', jsonb_build_object(
         'metric', m,
         'value', v,
         'baseline', round(base, 2),
-        'baseline_n', base_n,
-        'baseline_kind', base_kind,
+        'baseline_n', n,
+        'baseline_kind', kind,
         'change', change,
         'change_pct', pct,
         'category', outcome_category(change, pct),
         'mean_3d', round(recent, 2),
-        'category_3d', outcome_category(recent_change, recent_pct)
-    ));
+        'category_3d', outcome_category(recent_change, recent_pct)));
 end;
 $$;
 
--- Alerts from a new check-in: the flags its answers raised, pain at or above the clinic's
--- threshold, and worsening of the 3-day mean against baseline. One open alert per kind.
+-- Alerts for the flags a new check-in carries (its answers' own, plus pain at or above the
+-- clinic's threshold and a worse 3-day mean, both set by the insert). One open alert per kind.
 create function checkin_raise_alerts() returns trigger
 language plpgsql as $$
-declare
-    threshold integer;
-    kinds text[] := new.flags;
 begin
-    if (new.scores ? 'pain_now') then
-        select c.pain_alert_threshold into threshold
-        from patient p join clinic c on c.id = p.clinic_id where p.id = new.patient_id;
-        if (new.scores ->> 'pain_now')::numeric >= threshold then
-            kinds := array_append(kinds, 'pain_high');
-        end if;
-    end if;
-    if new.scores -> 'outcome' ->> 'category_3d' = 'worsening' then
-        kinds := array_append(kinds, 'worsening');
-    end if;
-    if cardinality(kinds) > 0 then
-        insert into alert (patient_id, kind, raised_at, checkin_id)
-        select new.patient_id, k::alert_kind, new.received_at, new.id
-        from unnest(kinds) as k
-        on conflict (patient_id, kind) where status = 'open' do nothing;
-    end if;
+    insert into alert (patient_id, kind, raised_at, checkin_id)
+    select new.patient_id, k::alert_kind, new.received_at, new.id
+    from unnest(new.flags) as k
+    on conflict (patient_id, kind) where status = 'open' do nothing;
     return null;
 end;
 $$;
 
 create trigger checkin_raises_alerts
     after insert on checkin
-    for each row execute function checkin_raise_alerts();
+    for each row when (cardinality(new.flags) > 0)
+    execute function checkin_raise_alerts();
 
 -- Two missed check-ins in a row (daily or post-infusion windows, in time order) raise an alert
 -- the moment the second one is marked missed.

@@ -11,12 +11,6 @@ insert into checkin_due (id, patient_id, questionnaire, local_date, opens_at, cl
                          status, completed_at, created_at)
 values ($1, $2, $3, $4, $5, $6, $7::due_status, $8, $9)
 
--- name: insert_checkin :exec
--- In time order: each one's outcome is scored against the check-ins before it.
-insert into checkin (id, patient_id, due_id, questionnaire, questionnaire_version,
-                     answered_at, received_at, answers, scores, note, content_hash, flags)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9 || checkin_outcome($2, $13, $14, $6), $10, $11, $12)
-
 -- name: backdate_patient :exec
 update patient set status = 'active', created_at = $2 where id = $1
 
