@@ -143,14 +143,7 @@ async def create_pool(settings: Settings, dsn: str) -> Pool:
         command_timeout=settings.db_command_timeout,
         init=_init_connection,
         reset=_reset_nothing,
-        server_settings={
-            "application_name": "checkin",
-            "timezone": "UTC",
-            # Every statement is prepared once per connection; re-planning the check-in insert
-            # for each execution (PostgreSQL's default for its first runs and whenever a custom
-            # plan looks cheaper) costs more than executing it.
-            "plan_cache_mode": "force_generic_plan",
-        },
+        server_settings={"application_name": "checkin", "timezone": "UTC"},
     )
 
 
