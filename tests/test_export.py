@@ -92,3 +92,26 @@ async def test_export_round_trips(
         clinic.id,
     )
     assert audited == 1
+
+
+async def test_spreadsheet_formulas_are_neutralised(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """A clinic's free-text item could hold =, +, - or @ first; it must not run as a formula."""
+    clinic = await make_clinic(pool)
+    patient, _ = await enrolled_patient(pool, settings, http, clinic.id)
+    for text in ('=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "plain"):
+        await pool.execute(
+            "insert into checkin (id, patient_id, questionnaire, questionnaire_version, answered_at,"
+            " answers, scores, content_hash) values ($1, $2, 'daily', 2, now(), $3, '{}', $4)",
+            uuid.uuid4(), patient.patient_id, {"pain_now": text}, uuid.uuid4().bytes * 2,
+        )  # fmt: skip
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id)}"}
+    rows = list(
+        csv.DictReader(
+            io.StringIO((await http.get("/api/coordinator/export.csv", headers=staff)).text)
+        )
+    )
+    assert sorted(row["pain_now"] for row in rows) == sorted(
+        ['\'=HYPERLINK("http://x")', "'+1", "'-2", "'@SUM(A1)", "plain"]
+    )

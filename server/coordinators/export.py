@@ -24,6 +24,7 @@ from server.db import Pool
 EXPORT_TIMEOUT = 3600.0
 QUEUE_CHUNKS = 16
 
+FORMULA_START = r"E'^([=+@\\t\\r-])'"
 SCORE_COLUMNS = ("peg3", "pgic")
 OUTCOME_COLUMNS = (
     "baseline", "change", "change_pct", "category", "mean_3d", "category_3d",
@@ -58,12 +59,15 @@ def export_query(registry: Registry) -> str:
         " as received_at_utc",
     ]
     for code in item_codes(registry):
-        columns.append(
+        value = (
             f"case jsonb_typeof(c.answers -> '{code}')"
             f" when 'array' then (select string_agg(v, ';')"
             f" from jsonb_array_elements_text(c.answers -> '{code}') v)"
-            f" else c.answers ->> '{code}' end as {code}"
+            f" else c.answers ->> '{code}' end"
         )
+        # Free text starting with = + - @ would run as a formula in a spreadsheet: prefix it
+        # with an apostrophe, as spreadsheets do themselves (answers are never negative numbers).
+        columns.append(f"regexp_replace({value}, {FORMULA_START}, '''\\1') as {code}")
     columns += [f"c.scores ->> '{name}' as score_{name}" for name in SCORE_COLUMNS]
     columns += [f"c.scores -> 'outcome' ->> '{name}' as outcome_{name}" for name in OUTCOME_COLUMNS]
     columns.append("array_to_string(c.flags, ';') as flags")
