@@ -217,6 +217,11 @@ def _unicode_handler(_: AnyRequest, exc: UnicodeDecodeError) -> Response[ErrorBo
     return error_response(400, ErrorBody("bad_request", "body: must be valid UTF-8 JSON", [error]))
 
 
+def _nesting_handler(_: AnyRequest, exc: RecursionError) -> Response[ErrorBody]:
+    error = FieldError("body", "is nested too deeply")
+    return error_response(400, ErrorBody("bad_request", "body: is nested too deeply", [error]))
+
+
 def _text_handler(_: AnyRequest, exc: asyncpg.DataError) -> Response[ErrorBody]:
     # Reached only if a text with NUL slipped past the checks at the boundary.
     error = FieldError("body", "text must not contain the NUL character")
@@ -270,6 +275,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_handler,
     ValidationException: _validation_handler,
     UnicodeDecodeError: _unicode_handler,
+    RecursionError: _nesting_handler,
     asyncpg.CharacterNotInRepertoireError: _text_handler,
     asyncpg.UntranslatableCharacterError: _text_handler,
     HTTPException: _http_handler,

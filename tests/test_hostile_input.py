@@ -161,3 +161,35 @@ def test_server_log_holds_no_patient_data(server: ServerProcess) -> None:
     log = server.output()
     assert MARKER not in log
     assert str(uuid.UUID(int=0)) not in log
+
+
+async def test_deep_nesting_and_strange_answer_keys(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    auth = await _auth(pool, settings, http)
+    deep = b'{"note": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = await http.post(
+        "/api/checkins", content=deep, headers=auth | {"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    body = checkin_body()
+    body["answers"][f"<b>{MARKER}</b>"] = 1
+    strange = await http.post("/api/checkins", json=body, headers=auth)
+    assert strange.status_code == 422
+    assert MARKER not in strange.text
+    assert strange.json()["errors"][0]["field"] == "answers"
+
+
+async def test_acknowledging_needs_a_real_note(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    _, auth = await enrolled_patient(pool, settings, http, clinic.id)
+    await http.post("/api/checkins", json=checkin_body(pain=10), headers=auth)
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id)}"}
+    [alert] = (await http.get("/api/coordinator/alerts", headers=staff)).json()["items"]
+    blank = await http.post(
+        f"/api/coordinator/alerts/{alert['id']}/acknowledge", json={"note": "   "}, headers=staff
+    )
+    assert blank.status_code == 422
+    assert blank.json()["errors"][0]["field"] == "note"

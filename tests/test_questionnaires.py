@@ -256,3 +256,42 @@ def test_a_clinic_file_is_served_beside_the_shipped_ones(tmp_path: Path) -> None
             install_registry(str(tmp_path))
     finally:
         install_registry(None)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (("required = true", "required = false"), "outcome: must be a required scale"),
+        (('outcome = "pain"', 'outcome = "avg"'), "outcome: must name"),
+    ],
+)
+def test_outcome_must_always_be_answered(
+    tmp_path: Path, change: tuple[str, str], words: str
+) -> None:
+    text = BASE.replace('type = "scale"\n', 'type = "scale"\nrequired = true\n', 1)
+    (tmp_path / "demo.v1.toml").write_text(text.replace(*change))
+    with pytest.raises(QuestionnaireError, match=words):
+        load_registry(tmp_path)
+
+
+def test_every_item_type_makes_valid_fhir(tmp_path: Path) -> None:
+    from fhir.resources import construct_fhir_element
+
+    from server.fhir import mapping
+
+    (tmp_path / "demo.v1.toml").write_text(
+        BASE
+        + '\n[[items]]\ncode = "better"\ntype = "yes_no"\ntext = { en = "a", es = "b" }\n'
+        + '\n[[items]]\ncode = "word"\ntype = "text"\nrequired = false\ntext = { en = "a", es = "b" }\n'
+        + '\n[[items]]\ncode = "why"\ntype = "text"\nrequired = false\ntext = { en = "a", es = "b" }\n'
+        + 'show_if = { item = "word", equals = "other" }\n'
+        + '\n[[items]]\ncode = "mood"\ntype = "single_choice"\ntext = { en = "a", es = "b" }\n'
+        + 'options = [{ code = "ok", text = { en = "a", es = "b" } }, { code = "bad", text = { en = "a", es = "b" } }]\n'
+        + 'show_if = { item = "better", equals = false }\n'
+    )
+    definition = load_file(tmp_path / "demo.v1.toml")
+    resource = mapping.questionnaire("https://checkin.example.org", definition, current=False)
+    construct_fhir_element("Questionnaire", resource)
+    assert resource["status"] == "retired"
+    why = next(i for i in resource["item"] if i["linkId"] == "why")
+    assert why["enableWhen"] == [{"question": "word", "operator": "=", "answerString": "other"}]

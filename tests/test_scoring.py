@@ -138,8 +138,8 @@ async def test_each_alert_is_raised_once_until_acknowledged(
 ) -> None:
     clinic, patient, auth = await _patient(pool, settings, http)
     staff = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id)}"}
-    await _post(http, auth, 0, daily_answers(9))
-    await _post(http, auth, 1, daily_answers(10))
+    await _post(http, auth, 38, daily_answers(9))  # alerts need recent check-ins
+    await _post(http, auth, 38.5, daily_answers(10))
     assert await _alerts(pool, patient.patient_id) == [("pain_high", "open")]
     [alert] = (await http.get("/api/coordinator/alerts", headers=staff)).json()["items"]
     assert alert["kind"] == "pain_high" and alert["display_name"] == "Pat"
@@ -154,7 +154,7 @@ async def test_each_alert_is_raised_once_until_acknowledged(
         f"/api/coordinator/alerts/{alert['id']}/acknowledge", json={"note": "x"}, headers=staff
     )
     assert again.status_code == 409
-    await _post(http, auth, 2, daily_answers(9))  # a new episode opens a new alert
+    await _post(http, auth, 39, daily_answers(9))  # a new episode opens a new alert
     assert await _alerts(pool, patient.patient_id) == [
         ("pain_high", "acknowledged"), ("pain_high", "open"),
     ]  # fmt: skip
@@ -177,10 +177,10 @@ async def test_pain_threshold_is_per_clinic(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     clinic, patient, auth = await _patient(pool, settings, http)
-    await _post(http, auth, 0, daily_answers(8))
+    await _post(http, auth, 38, daily_answers(8))
     assert await _alerts(pool, patient.patient_id) == []
     await pool.execute("update clinic set pain_alert_threshold = 7 where id = $1", clinic.id)
-    await _post(http, auth, 1, daily_answers(8))
+    await _post(http, auth, 39, daily_answers(8))
     assert await _alerts(pool, patient.patient_id) == [("pain_high", "open")]
 
 
@@ -189,13 +189,13 @@ async def test_worsening_on_the_three_day_mean(
 ) -> None:
     _, patient, auth = await _patient(pool, settings, http)
     for day in range(3):
-        await _post(http, auth, day, daily_answers(4))  # baseline 4
-    day3 = await _post(http, auth, 3, daily_answers(7))  # 3-day mean (4, 4, 7) = 5: +25%
-    assert day3["category_3d"] == "no_meaningful_change"
+        await _post(http, auth, day, daily_answers(4))  # baseline 4, weeks ago
+    first = await _post(http, auth, 38, daily_answers(5))  # 3-day mean 5: +1, +25%
+    assert (first["mean_3d"], first["category_3d"]) == (5, "no_meaningful_change")
     assert await _alerts(pool, patient.patient_id) == []
-    day4 = await _post(http, auth, 4, daily_answers(7))  # (4, 7, 7) = 6: +2 points
-    assert (day4["mean_3d"], day4["category_3d"]) == (6, "worsening")
-    await _post(http, auth, 5, daily_answers(8))  # still worse: no second alert
+    second = await _post(http, auth, 39, daily_answers(6))  # (5, 6) = 5.5: +37.5%
+    assert (second["mean_3d"], second["category_3d"]) == (5.5, "worsening")
+    await _post(http, auth, 39.5, daily_answers(8))  # still worse: no second alert
     assert await _alerts(pool, patient.patient_id) == [("worsening", "open")]
 
 
@@ -224,8 +224,8 @@ async def test_answers_raise_their_alerts(
     kind: str,
 ) -> None:
     _, patient, auth = await _patient(pool, settings, http)
-    await _post(http, auth, 0, answers, questionnaire)
-    await _post(http, auth, 1, answers, questionnaire)
+    await _post(http, auth, 38, answers, questionnaire)
+    await _post(http, auth, 39, answers, questionnaire)
     assert await _alerts(pool, patient.patient_id) == [(kind, "open")]
     flags = await pool.fetchval(
         "select flags from checkin where patient_id = $1 limit 1", patient.patient_id
@@ -277,3 +277,37 @@ async def test_two_misses_in_a_row_raise_one_alert(
     assert await _alerts(pool, patient.patient_id) == [("missed_twice", "open")]
     await window(4, "missed")  # a third: still one open alert
     assert await _alerts(pool, patient.patient_id) == [("missed_twice", "open")]
+
+
+async def test_a_late_checkin_keeps_its_flags_but_raises_no_alert(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    _, patient, auth = await _patient(pool, settings, http)
+    await _post(http, auth, 0, daily_answers(10))  # answered 40 days ago, sent now
+    assert await _alerts(pool, patient.patient_id) == []
+    flags = await pool.fetchval(
+        "select flags from checkin where patient_id = $1", patient.patient_id
+    )
+    assert flags == ["pain_high"]
+
+
+async def test_a_window_is_completed_only_by_its_own_questionnaire(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    _, patient, auth = await _patient(pool, settings, http)
+    opens = datetime.now(UTC) - timedelta(hours=1)
+    window: uuid.UUID = await pool.fetchval(
+        "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at)"
+        " values ($1, 'daily', $2, $3, $4) returning id",
+        patient.patient_id, opens.date(), opens, opens + timedelta(hours=12),
+    )  # fmt: skip
+    weekly = {
+        "id": str(uuid.uuid4()),
+        "answered_at": datetime.now(UTC).isoformat(),
+        "questionnaire": "weekly",
+        "due_id": str(window),
+        "answers": {"peg_pain": 5, "peg_enjoyment": 5, "peg_activity": 5, "pgic": "no_change"},
+    }
+    assert (await http.post("/api/checkins", json=weekly, headers=auth)).status_code == 201
+    status = await pool.fetchval("select status::text from checkin_due where id = $1", window)
+    assert status == "open"

@@ -20,6 +20,8 @@ from server.errors import FieldError
 QUESTIONNAIRE_DIR = Path(__file__).resolve().parent / "questionnaires"
 
 Code = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# Short enough that "CODE-vVERSION" stays a valid FHIR id (64 characters at most).
+QuestionnaireCode = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Condition = Literal["crps", "fibromyalgia", "lyme", "other"]
 ItemType = Literal["scale", "yes_no", "single_choice", "multiple_choice", "text"]
 Language = Literal["en", "es"]
@@ -81,7 +83,7 @@ class Score(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Questionnaire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Code
+    code: QuestionnaireCode
     version: Annotated[int, Meta(ge=1)]
     title: Text
     source: NonEmpty
@@ -163,6 +165,7 @@ def localized(questionnaire: Questionnaire, language: str, condition: str) -> Qu
 
 # --- loading ---------------------------------------------------------------------------------
 
+_ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _FILE_NAME = re.compile(r"^([a-z][a-z0-9_]*)\.v(\d+)\.toml$")
 
 
@@ -205,16 +208,34 @@ def _check(questionnaire: Questionnaire, source: str) -> None:
             elif item.show_if.equals is not None and _answer_problem(target, item.show_if.equals):
                 fail(f"{at}.show_if.equals", "is not a possible answer of that item")
         seen[item.code] = item
+
+    def always_answered(code: str) -> bool:
+        item = seen.get(code)
+        return (
+            item is not None
+            and item.type == "scale"
+            and item.required
+            and item.show_if is None
+            and item.conditions is None
+        )
+
     names = set(seen)
     for index, score in enumerate(questionnaire.scores):
         if score.name in names:
             fail(f"scores[{index}].name", "is also an item code")
+        if not score.mean_of:
+            fail(f"scores[{index}].mean_of", "needs at least one item")
         for code in score.mean_of:
-            if code not in seen or seen[code].type != "scale":
-                fail(f"scores[{index}].mean_of", f"{code} is not a scale item")
+            if not always_answered(code):
+                fail(
+                    f"scores[{index}].mean_of",
+                    f"{code} must be a required scale item asked of everyone",
+                )
         names.add(score.name)
-    outcome = seen.get(questionnaire.outcome)
-    if questionnaire.outcome not in names or (outcome is not None and outcome.type != "scale"):
+    if questionnaire.outcome in seen:
+        if not always_answered(questionnaire.outcome):
+            fail("outcome", "must be a required scale item asked of everyone, or a score")
+    elif questionnaire.outcome not in names:
         fail("outcome", "must name a scale item or a score")
 
 
@@ -356,9 +377,16 @@ def validate_answers(
     """Every problem with ``answers``, each naming its item; empty when they are valid."""
     errors: list[FieldError] = []
     known = {item.code for item in questionnaire.items}
+    strangers = 0
     for code in answers:
-        if code not in known:
+        if code in known:
+            continue
+        if _ITEM_CODE.match(code):
             errors.append(FieldError(f"answers.{code}", "is not an item of this questionnaire"))
+        else:
+            strangers += 1  # not shaped like an item code: never repeat what the phone sent
+    if strangers:
+        errors.append(FieldError("answers", f"holds {strangers} answer(s) to no item"))
     for item in questionnaire.items:
         field = f"answers.{item.code}"
         value = answers.get(item.code)
@@ -380,8 +408,8 @@ def score(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str,
     """The numbers stored with a check-in: scale answers, option scores, derived means."""
     scores: dict[str, float | int] = {}
     for item in questionnaire.items:
-        value = answers.get(item.code)
-        if value is None:
+        value: Any = answers.get(item.code)
+        if _empty(value):
             continue
         if item.type == "scale":
             scores[item.code] = value

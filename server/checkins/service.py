@@ -91,7 +91,7 @@ async def submit(
         note=note,
         content_hash=digest,
         flags=answer_flags(questionnaire, body.answers),
-        outcome_metric=questionnaire.outcome,
+        outcome_metric=questionnaire.outcome if questionnaire.outcome in scores else None,
         outcome_value=scores.get(questionnaire.outcome),
         clinic_id=patient.clinic_id,
         now=now,

@@ -25,7 +25,7 @@ async def insert(
     note: str | None,
     content_hash: bytes,
     flags: list[str],
-    outcome_metric: str,
+    outcome_metric: str | None,
     outcome_value: float | int | None,
     clinic_id: UUID,
     now: datetime,

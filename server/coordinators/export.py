@@ -4,7 +4,7 @@ PostgreSQL formats the CSV (COPY ... TO STDOUT) and the chunks flow to the clien
 small queue, so memory stays flat however many rows there are and a slow client slows the copy
 instead of filling the server. One row per check-in: the patient's pseudonym (never a name),
 times in UTC and in the patient's zone, the questionnaire and version, every item of every
-questionnaire, and the scores. Free-text notes are not exported.
+questionnaire, and the scores. Free text (notes, text items) is not exported.
 """
 
 from __future__ import annotations
@@ -24,26 +24,41 @@ from server.db import Pool
 EXPORT_TIMEOUT = 3600.0
 QUEUE_CHUNKS = 16
 
-FORMULA_START = r"E'^([=+@\\t\\r-])'"
-SCORE_COLUMNS = ("peg3", "pgic")
 OUTCOME_COLUMNS = (
     "baseline", "change", "change_pct", "category", "mean_3d", "category_3d",
 )  # fmt: skip
 
 
 def item_codes(registry: Registry) -> list[str]:
-    """Every item code of every questionnaire version, in file order, each once."""
+    """Every item code of every questionnaire version, in file order, each once; free-text items
+    are left out (patients write names and numbers there; the export is pseudonymous)."""
     codes: list[str] = []
     for questionnaire in registry.all():
         for item in questionnaire.items:
-            if item.code not in codes:
+            if item.type != "text" and item.code not in codes:
                 codes.append(item.code)
     return codes
 
 
+def score_names(registry: Registry) -> list[str]:
+    """Scores that are not item values: derived means and option scores (PEG-3, PGIC)."""
+    names: list[str] = []
+    for questionnaire in registry.all():
+        for derived in questionnaire.scores:
+            if derived.name not in names:
+                names.append(derived.name)
+        for item in questionnaire.items:
+            scored = any(option.score is not None for option in item.options)
+            if scored and item.code not in names:
+                names.append(item.code)
+    return names
+
+
 def export_query(registry: Registry) -> str:
-    """The SELECT behind the export. Item codes are checked against ^[a-z][a-z0-9_]*$ when the
-    questionnaire files load, so they are safe as literals and column names here."""
+    """The SELECT behind the export. Item and score names are checked against ^[a-z][a-z0-9_]*$
+    when the questionnaire files load, so they are safe as literals and column names here. The
+    values exported are numbers, true/false and option codes, none of which a spreadsheet reads
+    as a formula."""
     columns = [
         "p.pseudonym as patient",
         "p.condition::text as condition",
@@ -59,16 +74,14 @@ def export_query(registry: Registry) -> str:
         " as received_at_utc",
     ]
     for code in item_codes(registry):
-        value = (
+        columns.append(
             f"case jsonb_typeof(c.answers -> '{code}')"
             f" when 'array' then (select string_agg(v, ';')"
             f" from jsonb_array_elements_text(c.answers -> '{code}') v)"
-            f" else c.answers ->> '{code}' end"
+            f" else c.answers ->> '{code}' end as {code}"
         )
-        # Free text starting with = + - @ would run as a formula in a spreadsheet: prefix it
-        # with an apostrophe, as spreadsheets do themselves (answers are never negative numbers).
-        columns.append(f"regexp_replace({value}, {FORMULA_START}, '''\\1') as {code}")
-    columns += [f"c.scores ->> '{name}' as score_{name}" for name in SCORE_COLUMNS]
+    columns += [f"c.scores ->> '{name}' as score_{name}" for name in score_names(registry)]
+    columns.append("c.outcome_metric")
     columns += [f"c.scores -> 'outcome' ->> '{name}' as outcome_{name}" for name in OUTCOME_COLUMNS]
     columns.append("array_to_string(c.flags, ';') as flags")
     return (

@@ -9,7 +9,7 @@ from server import audit
 from server.coordinators import store
 from server.coordinators.schemas import Alert, AlertList
 from server.db import Connection, to_struct, to_structs
-from server.errors import Conflict, NotFound, check_text
+from server.errors import Conflict, Invalid, NotFound, check_text
 
 
 async def list_alerts(
@@ -44,6 +44,8 @@ async def acknowledge(
     now: datetime,
 ) -> Alert:
     check_text("note", note)
+    if not note.strip():
+        raise Invalid.field("note", "must say what was done")
     async with conn.transaction():
         row = await store.acknowledge(conn, alert_id, clinic_id, now, coordinator_id, note.strip())
         if row is None:

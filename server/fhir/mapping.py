@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from server.checkins.questionnaires import Item, Questionnaire
 
@@ -69,6 +69,8 @@ def _enable_when(origin: str, questionnaire: Questionnaire, item: Item) -> list[
         condition["answerBoolean"] = rule.equals
     elif isinstance(rule.equals, int):
         condition["answerInteger"] = rule.equals
+    elif target.type == "text":
+        condition["answerString"] = rule.equals
     else:
         condition["answerCoding"] = {
             "system": option_system(origin, questionnaire, target),
@@ -77,7 +79,7 @@ def _enable_when(origin: str, questionnaire: Questionnaire, item: Item) -> list[
     return [condition]
 
 
-def questionnaire(origin: str, definition: Questionnaire) -> Resource:
+def questionnaire(origin: str, definition: Questionnaire, current: bool = True) -> Resource:
     items = []
     for item in definition.items:
         entry: Resource = {
@@ -122,7 +124,7 @@ def questionnaire(origin: str, definition: Questionnaire) -> Resource:
         "version": str(definition.version),
         "name": definition.code.replace("_", " ").title().replace(" ", ""),
         "title": definition.title.en,
-        "status": "active",
+        "status": "active" if current else "retired",
         "subjectType": ["Patient"],
         "copyright": f"{definition.source}. {definition.licence}",
         "item": items,
@@ -207,7 +209,8 @@ def observations(
         value = scores[name]
         resource: Resource = {
             "resourceType": "Observation",
-            "id": f"{checkin_id}-{name.replace('_', '-')}",
+            # Deterministic and always a valid FHIR id, whatever the length of the score's name.
+            "id": str(uuid5(checkin_id, name)),
             "status": "final",
             "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]}],
             "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},

@@ -59,6 +59,9 @@ async def patient_bundle(
                 definition, row["id"], patient_id, row["answered_at"], row["scores"]
             )
         )
-    resources += [mapping.questionnaire(origin, q) for q in used.values()]
+    resources += [
+        mapping.questionnaire(origin, q, current=questionnaires.get(q.code) is q)
+        for q in used.values()
+    ]
     resources += responses
     return mapping.bundle(origin, resources, now)

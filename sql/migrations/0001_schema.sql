@@ -196,14 +196,15 @@ create table checkin (
 );
 create index checkin_patient_answered_idx on checkin (patient_id, answered_at desc, id desc);
 
--- A check-in filed under a window completes it if it was answered while the window was open
+-- A check-in filed under a window completes it if it answers that questionnaire and was
+-- answered while the window was open
 -- (a late-syncing phone may complete a window already marked missed). Under the window's row
 -- lock, so of two concurrent answers exactly one completes it.
 create function checkin_complete_window() returns trigger
 language plpgsql as $$
 begin
     update checkin_due set status = 'completed', completed_at = new.received_at
-    where id = new.due_id and patient_id = new.patient_id
+    where id = new.due_id and patient_id = new.patient_id and questionnaire = new.questionnaire
       and status in ('open', 'missed')
       and opens_at <= new.answered_at and closes_at > new.answered_at;
     return null;

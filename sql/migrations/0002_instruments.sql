@@ -21,7 +21,7 @@ alter table checkin
     add column outcome_metric text,
     add column outcome_value numeric,
     add constraint checkin_outcome_pair check ((outcome_metric is null) = (outcome_value is null));
-create index checkin_outcome_idx on checkin (patient_id, outcome_metric, answered_at)
+create index checkin_outcome_idx on checkin (patient_id, outcome_metric, answered_at, id)
     include (outcome_value) where outcome_metric is not null;
 
 create type alert_kind as enum
@@ -125,9 +125,13 @@ begin
 end;
 $$;
 
+-- A check-in that reaches us days after it was answered (a phone long offline) keeps its flags
+-- but raises no alert: it describes a past state, not one to act on today.
 create trigger checkin_raises_alerts
     after insert on checkin
-    for each row when (cardinality(new.flags) > 0)
+    for each row when (
+        cardinality(new.flags) > 0 and new.answered_at > new.received_at - interval '3 days'
+    )
     execute function checkin_raise_alerts();
 
 -- Two missed check-ins in a row (daily or post-infusion windows, in time order) raise an alert

@@ -46,7 +46,7 @@ cross join lateral (
         select x from (
             (select k.outcome_value as x, k.answered_at as at from checkin k
              where k.patient_id = $2 and k.outcome_metric = $13
-             order by k.answered_at limit 3)
+             order by k.answered_at, k.id limit 3)
             union all
             select $14::numeric, $6
         ) candidates
