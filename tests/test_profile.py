@@ -133,3 +133,26 @@ async def test_changing_the_reminder_time_moves_windows_not_yet_open(
     [window] = [w for w in after if w["id"] in new_ids]
     opens = datetime.fromisoformat(window["opens_at"]).astimezone(ZoneInfo(zone))
     assert opens.strftime("%H:%M") == earlier
+
+
+async def test_openapi_describes_the_contract(http: httpx.AsyncClient) -> None:
+    response = await http.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = set(schema["paths"])
+    for path in (
+        "/api/enroll",
+        "/api/me",
+        "/api/checkins",
+        "/api/checkins/due",
+        "/api/logout",
+        "/api/coordinator/patients",
+        "/api/coordinator/patients/{patient_id}",
+        "/api/coordinator/patients/{patient_id}/checkins",
+        "/api/coordinator/patients/{patient_id}/fhir",
+        "/api/coordinator/alerts",
+        "/api/coordinator/export.csv",
+        "/healthz",
+    ):
+        assert path in paths, path
+    assert {"device", "coordinator"} <= set(schema["components"]["securitySchemes"])
