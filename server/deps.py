@@ -6,11 +6,16 @@ check-in's CPU. Who is asking comes from ``server.auth.guards``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
+import msgspec
 from litestar.datastructures import State
 
-from server.db import Pool
+from server.auth.guards import authenticate_coordinator, authenticate_patient
+from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
+from server.db import Connection, Pool
 from server.settings import Settings
 from server.web import AnyRequest
 
@@ -33,3 +38,38 @@ def pool_of(state: State) -> Pool:
 
 def client_host(request: AnyRequest) -> str | None:
     return request.client.host if request.client else None
+
+
+class StaffRequest(msgspec.Struct, frozen=True):
+    """A coordinator's request: who, a pooled connection, the time, the settings."""
+
+    who: CoordinatorPrincipal
+    conn: Connection
+    now: datetime
+    settings: Settings
+
+
+@asynccontextmanager
+async def staff_request(request: AnyRequest) -> AsyncIterator[StaffRequest]:
+    """Authenticate the coordinator, then hold one pooled connection for the handler."""
+    who = await authenticate_coordinator(request)
+    state = request.app.state
+    async with pool_of(state).acquire() as conn:
+        yield StaffRequest(who, conn, now_of(state), settings_of(state))
+
+
+class PatientRequest(msgspec.Struct, frozen=True):
+    """A patient's request: whose device, a pooled connection, the time."""
+
+    who: PatientPrincipal
+    conn: Connection
+    now: datetime
+
+
+@asynccontextmanager
+async def patient_request(request: AnyRequest) -> AsyncIterator[PatientRequest]:
+    """Authenticate the device, then hold one pooled connection for the handler."""
+    who = await authenticate_patient(request)
+    state = request.app.state
+    async with pool_of(state).acquire() as conn:
+        yield PatientRequest(who, conn, now_of(state))

@@ -1,4 +1,4 @@
-"""Coordinator JSON API: the clinic's patients, their check-ins, enrollment codes."""
+"""Coordinator JSON API: the clinic's patients, their check-ins, alerts and exports."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from server.checkins.schemas import CheckinPage
 from server.coordinators import export
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
-from server.deps import now_of, pool_of, settings_of
+from server.deps import now_of, pool_of, staff_request
 from server.fhir import service as fhir
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
 from server.web import AnyRequest
 
 Cursor = Parameter(default=None, max_length=200)
+PageSize = Parameter(default=50, ge=1, le=100)
 
 
 class CoordinatorPatientController(Controller):
@@ -33,57 +34,31 @@ class CoordinatorPatientController(Controller):
 
     @get("/", summary="The clinic's patients, newest first")
     async def list_patients(
-        self,
-        state: State,
-        request: AnyRequest,
-        cursor: str | None = Cursor,
-        limit: int = Parameter(default=50, ge=1, le=100),
+        self, request: AnyRequest, cursor: str | None = Cursor, limit: int = PageSize
     ) -> PatientPage:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+        async with staff_request(request) as staff:
             return await patients.list_patients(
-                conn, coordinator.clinic_id, coordinator.coordinator_id, cursor, limit, now
+                staff.conn, staff.who.clinic_id, staff.who.coordinator_id, cursor, limit, staff.now
             )
 
-    @post(
-        "/", status_code=201, summary="Add a patient; returns a one-time enrollment code and link"
-    )
-    async def create_patient(
-        self,
-        state: State,
-        data: NewPatient,
-        request: AnyRequest,
-    ) -> PatientCreated:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        settings = settings_of(state)
-        async with pool.acquire() as conn:
+    @post("/", status_code=201, summary="Add a patient; returns a one-time enrollment code")
+    async def create_patient(self, request: AnyRequest, data: NewPatient) -> PatientCreated:
+        async with staff_request(request) as staff:
             return await patients.create_patient(
-                conn,
-                settings,
-                coordinator.clinic_id,
+                staff.conn,
+                staff.settings,
+                staff.who.clinic_id,
                 data,
                 actor_kind="coordinator",
-                actor_id=coordinator.coordinator_id,
-                now=now,
+                actor_id=staff.who.coordinator_id,
+                now=staff.now,
             )
 
     @get("/{patient_id:uuid}", summary="One patient: settings, adherence, latest scores")
-    async def patient_detail(
-        self,
-        state: State,
-        patient_id: UUID,
-        request: AnyRequest,
-    ) -> PatientDetail:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+    async def patient_detail(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
+        async with staff_request(request) as staff:
             return await patients.patient_detail(
-                conn, coordinator.clinic_id, coordinator.coordinator_id, patient_id, now
+                staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 
     @post(
@@ -91,48 +66,35 @@ class CoordinatorPatientController(Controller):
         status_code=201,
         summary="A new one-time enrollment code for an existing patient",
     )
-    async def new_enrollment_code(
-        self,
-        state: State,
-        patient_id: UUID,
-        request: AnyRequest,
-    ) -> PatientCreated:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        settings = settings_of(state)
-        async with pool.acquire() as conn:
+    async def new_enrollment_code(self, request: AnyRequest, patient_id: UUID) -> PatientCreated:
+        async with staff_request(request) as staff:
             return await patients.new_code(
-                conn,
-                settings,
-                coordinator.clinic_id,
+                staff.conn,
+                staff.settings,
+                staff.who.clinic_id,
                 patient_id,
                 actor_kind="coordinator",
-                actor_id=coordinator.coordinator_id,
-                now=now,
+                actor_id=staff.who.coordinator_id,
+                now=staff.now,
             )
 
     @get("/{patient_id:uuid}/checkins", summary="One patient's check-ins, newest first")
     async def patient_checkins(
         self,
-        state: State,
-        patient_id: UUID,
         request: AnyRequest,
+        patient_id: UUID,
         cursor: str | None = Cursor,
-        limit: int = Parameter(default=50, ge=1, le=100),
+        limit: int = PageSize,
     ) -> CheckinPage:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+        async with staff_request(request) as staff:
             return await checkins.history_for_staff(
-                conn,
-                coordinator.clinic_id,
-                coordinator.coordinator_id,
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
                 patient_id,
                 cursor,
                 limit,
-                now,
+                staff.now,
             )
 
     @get(
@@ -140,20 +102,15 @@ class CoordinatorPatientController(Controller):
         summary="The patient's record as a FHIR R4 Bundle",
         media_type="application/fhir+json",
     )
-    async def patient_fhir(
-        self, state: State, request: AnyRequest, patient_id: UUID
-    ) -> Response[dict[str, Any]]:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+    async def patient_fhir(self, request: AnyRequest, patient_id: UUID) -> Response[dict[str, Any]]:
+        async with staff_request(request) as staff:
             bundle = await fhir.patient_bundle(
-                conn,
-                settings_of(state).origin,
-                coordinator.clinic_id,
-                coordinator.coordinator_id,
+                staff.conn,
+                staff.settings.origin,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
                 patient_id,
-                now,
+                staff.now,
             )
         return Response(bundle, media_type="application/fhir+json")
 
@@ -166,34 +123,30 @@ class AlertController(Controller):
     @get("/", summary="The clinic's alerts, newest first (open ones by default)")
     async def list_alerts(
         self,
-        state: State,
         request: AnyRequest,
         status: Literal["open", "acknowledged", "all"] = "open",
         limit: int = Parameter(default=100, ge=1, le=500),
     ) -> AlertList:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+        async with staff_request(request) as staff:
             return await alerts.list_alerts(
-                conn,
-                coordinator.clinic_id,
-                coordinator.coordinator_id,
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
                 None if status == "all" else status,
                 limit,
-                now,
+                staff.now,
             )
 
     @post("/{alert_id:uuid}/acknowledge", status_code=200, summary="Acknowledge with a note")
-    async def acknowledge(
-        self, state: State, request: AnyRequest, alert_id: UUID, data: Acknowledge
-    ) -> Alert:
-        coordinator = await authenticate_coordinator(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
+    async def acknowledge(self, request: AnyRequest, alert_id: UUID, data: Acknowledge) -> Alert:
+        async with staff_request(request) as staff:
             return await alerts.acknowledge(
-                conn, coordinator.clinic_id, coordinator.coordinator_id, alert_id, data.note, now
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                alert_id,
+                data.note,
+                staff.now,
             )
 
 
@@ -208,10 +161,11 @@ class ExportController(Controller):
         media_type="text/csv",
     )
     async def export_csv(self, state: State, request: AnyRequest) -> Stream:
-        coordinator = await authenticate_coordinator(request)
+        # The stream outlives the handler: it takes its own connection as it goes.
+        who = await authenticate_coordinator(request)
         now = now_of(state)
         chunks = export.stream_csv(
-            pool_of(state), registry(), coordinator.clinic_id, coordinator.coordinator_id, now
+            pool_of(state), registry(), who.clinic_id, who.coordinator_id, now
         )
         return Stream(
             chunks,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import Cookie, State
 
-from server.auth.guards import DEVICE_COOKIE, authenticate_patient
+from server.auth.guards import DEVICE_COOKIE
 from server.auth.throttle import client_key
-from server.deps import client_host, now_of, pool_of, settings_of
+from server.deps import client_host, now_of, patient_request, pool_of, settings_of
 from server.patients import service
 from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, ProfilePatch
 from server.settings import Settings
@@ -52,46 +52,26 @@ class PatientController(Controller):
         )
 
     @get("/me", summary="This patient's profile", security=DEVICE)
-    async def me(
-        self,
-        state: State,
-        request: AnyRequest,
-    ) -> Profile:
-        patient = await authenticate_patient(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
-            return await service.get_profile(conn, patient.patient_id, now)
+    async def me(self, request: AnyRequest) -> Profile:
+        async with patient_request(request) as patient:
+            return await service.get_profile(patient.conn, patient.who.patient_id, patient.now)
 
     @patch(
         "/me",
         summary="Change reminder time, quiet hours, language, time zone or pause",
         security=DEVICE,
     )
-    async def update_me(
-        self,
-        state: State,
-        data: ProfilePatch,
-        request: AnyRequest,
-    ) -> Profile:
-        patient = await authenticate_patient(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        async with pool.acquire() as conn:
-            return await service.update_profile(conn, patient.patient_id, data, now)
+    async def update_me(self, request: AnyRequest, data: ProfilePatch) -> Profile:
+        async with patient_request(request) as patient:
+            return await service.update_profile(
+                patient.conn, patient.who.patient_id, data, patient.now
+            )
 
     @post("/logout", status_code=204, summary="Revoke this device", security=DEVICE)
-    async def logout(
-        self,
-        state: State,
-        request: AnyRequest,
-    ) -> Response[None]:
-        patient = await authenticate_patient(request)
-        pool = pool_of(state)
-        now = now_of(state)
-        settings = settings_of(state)
-        async with pool.acquire() as conn:
-            await service.logout(conn, patient.device_id, now)
+    async def logout(self, state: State, request: AnyRequest) -> Response[None]:
+        async with patient_request(request) as patient:
+            await service.logout(patient.conn, patient.who.device_id, patient.now)
         # Other processes hear of it through PostgreSQL; this one forgets the device now.
-        state.device_cache.invalidate(f"device:{patient.device_id}")
-        return Response(None, status_code=204, cookies=[device_cookie(settings, "", max_age=0)])
+        state.device_cache.invalidate(f"device:{patient.who.device_id}")
+        cookie = device_cookie(settings_of(state), "", max_age=0)
+        return Response(None, status_code=204, cookies=[cookie])
