@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -103,5 +103,5 @@ class PatientDetail(msgspec.Struct, frozen=True):
     adherence_30d: float | None
     last_infusion: datetime | None
     next_infusion: datetime | None
-    latest_scores: dict[str, float | int] | None
+    latest_scores: dict[str, Any] | None
     latest_checkin_at: datetime | None
