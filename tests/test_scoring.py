@@ -311,3 +311,21 @@ async def test_a_window_is_completed_only_by_its_own_questionnaire(
     assert (await http.post("/api/checkins", json=weekly, headers=auth)).status_code == 201
     status = await pool.fetchval("select status::text from checkin_due where id = $1", window)
     assert status == "open"
+
+
+async def test_the_baseline_window_needs_three_values_while_it_is_running(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    _, patient, auth = await _patient(pool, settings, http)
+    await pool.execute(
+        "insert into infusion_session (patient_id, scheduled_at) values ($1, $2)",
+        patient.patient_id,
+        DAY0 + timedelta(days=10),
+    )
+    first = await _post(http, auth, 5, daily_answers(6))
+    assert first["baseline"] is None  # one value is not a baseline yet
+    assert (await _post(http, auth, 6, daily_answers(8)))["baseline"] is None
+    third = await _post(http, auth, 7, daily_answers(7))
+    assert (third["baseline"], third["baseline_n"], third["baseline_kind"]) == (
+        7.0, 3, "before_first_infusion",
+    )  # fmt: skip

@@ -3,8 +3,9 @@
 -- - filed under the given window, or else the one open when it was answered (the trigger
 --   checkin_completes_window completes it);
 -- - its outcome ($13 metric = $14 value) against the patient's baseline: the mean over the 14
---   days before the first infusion when there are check-ins then, else the mean of the first
---   three (this one counting if among them), none before that; and the 3-day mean;
+--   days before the first infusion when there are check-ins then (three at least while those
+--   days are still running), else the mean of the first three (this one counting if among
+--   them), none before that; and the 3-day mean;
 -- - flags: the answers' own ($12), pain at or above the clinic's threshold, a 3-day mean that
 --   is worse; the trigger checkin_raises_alerts turns them into alerts.
 -- Every history lookup is a short range of checkin_outcome_idx.
@@ -63,11 +64,17 @@ cross join lateral (
     ) last_days
 ) recent
 cross join lateral (
+    -- While the two weeks before the first infusion are still filling, fewer than three of
+    -- their check-ins are not yet a baseline (one value compared with itself says nothing).
+    select pre.n > 0 and (pre.n >= 3 or $6 >= first_infusion.at) as settled
+) use_pre
+cross join lateral (
     select outcome_json(
         $13, $14::numeric,
-        case when pre.n > 0 then pre.mean when first_three.n >= 3 then first_three.mean end,
-        case when pre.n > 0 then pre.n else first_three.n end,
-        case when pre.n > 0 then 'before_first_infusion' else 'first_three' end,
+        case when use_pre.settled then pre.mean
+             when first_three.n >= 3 then first_three.mean end,
+        case when use_pre.settled then pre.n else first_three.n end,
+        case when use_pre.settled then 'before_first_infusion' else 'first_three' end,
         recent.mean
     ) as outcome
 ) o
