@@ -126,3 +126,26 @@ async def test_audit_table_is_append_only(make_database) -> None:  # type: ignor
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 await conn.execute(statement)
         assert await conn.fetchval("select action from audit_event") == "test.event"
+
+
+@pytest.mark.slow
+async def test_serve_with_migrate_applies_them_and_serves(pg_url: str) -> None:
+    import sys
+
+    from tests.live import ServerProcess, free_port
+
+    name, url = await _empty(pg_url)
+    port = free_port()
+    server = ServerProcess(
+        [sys.executable, "-m", "server", "serve", "--migrate", "--workers", "1"],
+        clean_env(DATABASE_URL=url, PORT=str(port)),
+        port,
+    )
+    try:
+        await asyncio.to_thread(server.wait_healthy)
+        assert "applied 0001_schema" in server.output()
+        async with db.connection(url) as conn:
+            assert await db.pending_migrations(conn) == []
+    finally:
+        server.stop()
+        await pg.drop_database(pg_url, name)
