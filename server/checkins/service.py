@@ -167,14 +167,13 @@ async def history_for_staff(
         if not await patient_store.exists_in_clinic(conn, patient_id, clinic_id):
             raise NotFound("no such patient")
         page = await history(conn, patient_id, cursor, limit)
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
+            coordinator_id,
+            clinic_id,
+            "checkin.list",
+            now,
             patient_id=patient_id,
-            action="checkin.list",
-            now=now,
             detail={"count": len(page.items)},
         )
     return page

@@ -97,14 +97,12 @@ async def stream_csv(
 ) -> AsyncIterator[bytes]:
     """The export as chunks of CSV; audited before the first byte leaves."""
     async with pool.acquire() as conn:
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
-            patient_id=None,
-            action="checkin.export_csv",
-            now=now,
+            coordinator_id,
+            clinic_id,
+            "checkin.export_csv",
+            now,
         )
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
 

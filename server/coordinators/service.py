@@ -22,14 +22,12 @@ async def list_alerts(
 ) -> AlertList:
     async with conn.transaction():
         items = to_structs(await store.list_alerts(conn, clinic_id, status, limit), Alert)
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
-            patient_id=None,
-            action="alert.list",
-            now=now,
+            coordinator_id,
+            clinic_id,
+            "alert.list",
+            now,
             detail={"patient_ids": sorted({str(a.patient_id) for a in items})},
         )
     return AlertList(items)
@@ -54,14 +52,13 @@ async def acknowledge(
                 raise NotFound("no such alert")
             raise Conflict("this alert was already acknowledged")
         alert = to_struct(row, Alert)
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
+            coordinator_id,
+            clinic_id,
+            "alert.acknowledge",
+            now,
             patient_id=alert.patient_id,
-            action="alert.acknowledge",
-            now=now,
             detail={"alert_id": str(alert.id), "kind": alert.kind},
         )
     return alert

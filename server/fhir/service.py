@@ -26,14 +26,13 @@ async def patient_bundle(
         if person is None:
             raise NotFound("no such patient")
         rows = await store.checkins(conn, patient_id)
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
+            coordinator_id,
+            clinic_id,
+            "patient.fhir_export",
+            now,
             patient_id=patient_id,
-            action="patient.fhir_export",
-            now=now,
             detail={"checkins": len(rows)},
         )
     questionnaires = registry()

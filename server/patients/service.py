@@ -182,14 +182,11 @@ async def enroll(
             await store.activate(conn, patient_id)
             row = await store.profile(conn, patient_id, now)
             assert row is not None
-            await audit.record(
+            await audit.by_patient(
                 conn,
-                actor_kind="patient",
-                actor_id=patient_id,
-                clinic_id=None,
-                patient_id=patient_id,
-                action="device.enroll",
-                now=now,
+                patient_id,
+                "device.enroll",
+                now,
                 detail={"device_id": str(device_id)},
             )
         await throttle.refund(conn, verdict)
@@ -254,14 +251,11 @@ async def logout(conn: Connection, device_id: UUID, now: datetime) -> None:
     async with conn.transaction():
         patient_id = await auth_store.revoke_device(conn, device_id, now)
         if patient_id is not None:
-            await audit.record(
+            await audit.by_patient(
                 conn,
-                actor_kind="patient",
-                actor_id=patient_id,
-                clinic_id=None,
-                patient_id=patient_id,
-                action="device.logout",
-                now=now,
+                patient_id,
+                "device.logout",
+                now,
                 detail={"device_id": str(device_id)},
             )
 
@@ -278,14 +272,12 @@ async def list_patients(
     async with conn.transaction():
         rows = await store.list_for_clinic(conn, clinic_id, before, before_id, limit + 1)
         items = [to_struct(row, PatientSummary) for row in rows[:limit]]
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
-            patient_id=None,
-            action="patient.list",
-            now=now,
+            coordinator_id,
+            clinic_id,
+            "patient.list",
+            now,
             detail={"patient_ids": [str(item.patient_id) for item in items]},
         )
     next_cursor = (
@@ -302,14 +294,13 @@ async def patient_detail(
         if row is None:
             raise NotFound("no such patient")
         latest = await checkin_store.latest(conn, patient_id)
-        await audit.record(
+        await audit.by_coordinator(
             conn,
-            actor_kind="coordinator",
-            actor_id=coordinator_id,
-            clinic_id=clinic_id,
+            coordinator_id,
+            clinic_id,
+            "patient.read",
+            now,
             patient_id=patient_id,
-            action="patient.read",
-            now=now,
         )
     completed, missed = row["windows_completed_30d"], row["windows_missed_30d"]
     return PatientDetail(
