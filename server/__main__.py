@@ -18,7 +18,7 @@ import msgspec
 from server import db, demo
 from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
-from server.errors import CONSTRAINT_ERRORS, DomainError
+from server.errors import DomainError, constraint_error
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
 from server.settings import Settings, SettingsError
@@ -333,8 +333,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except msgspec.ValidationError as exc:
         _fail(str(exc).replace("`$.", "`"))
     except asyncpg.IntegrityConstraintViolationError as exc:
-        mapped = CONSTRAINT_ERRORS.get(getattr(exc, "constraint_name", "") or "")
-        _fail(f"{mapped[1]}: {mapped[2]}" if mapped else "the database refused the change")
+        error = constraint_error(exc)
+        _fail(error.message if error else "the database refused the change")
     except (OSError, asyncpg.PostgresError) as exc:
         _fail(f"cannot use the database: {type(exc).__name__}: {exc}")
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import logging
 import re
 import traceback
 from http import HTTPStatus
+from typing import Self
 
 import asyncpg
 import msgspec
@@ -49,6 +50,11 @@ class DomainError(Exception):
         self.errors = errors or []
         self.headers: dict[str, str] = {}
 
+    @classmethod
+    def field(cls, field: str, message: str) -> Self:
+        """An error about one field of the request."""
+        return cls(f"{field}: {message}", [FieldError(field, message)])
+
 
 class BadRequest(DomainError):
     status_code = 400
@@ -73,10 +79,6 @@ class Conflict(DomainError):
 class Invalid(DomainError):
     status_code = 422
     code = "invalid"
-
-    @classmethod
-    def field(cls, field: str, message: str) -> Invalid:
-        return cls(f"{field}: {message}", [FieldError(field, message)])
 
 
 class TooManyRequests(DomainError):
@@ -107,6 +109,15 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     "coordinator_display_name_length": (Invalid, "name", "must be at most 200 characters"),
     "clinic_daily_window_range": (Invalid, "daily_window_minutes", "must be 60 to 1440"),
 }
+
+
+def constraint_error(exc: asyncpg.IntegrityConstraintViolationError) -> DomainError | None:
+    """What a violated named constraint means for the client, or None for an unmapped one."""
+    mapped = CONSTRAINT_ERRORS.get(getattr(exc, "constraint_name", None) or "")
+    if mapped is None:
+        return None
+    cls, field, message = mapped
+    return cls.field(field, message)
 
 
 def error_response(
@@ -212,20 +223,19 @@ def _validation_handler(request: AnyRequest, exc: ValidationException) -> Respon
     return error_response(status, ErrorBody(code, summary, errors))
 
 
-def _unicode_handler(_: AnyRequest, exc: UnicodeDecodeError) -> Response[ErrorBody]:
-    error = FieldError("body", "must be valid UTF-8 JSON")
-    return error_response(400, ErrorBody("bad_request", "body: must be valid UTF-8 JSON", [error]))
+def _unicode_handler(request: AnyRequest, exc: UnicodeDecodeError) -> Response[ErrorBody]:
+    return _domain_handler(request, BadRequest.field("body", "must be valid UTF-8 JSON"))
 
 
-def _nesting_handler(_: AnyRequest, exc: RecursionError) -> Response[ErrorBody]:
-    error = FieldError("body", "is nested too deeply")
-    return error_response(400, ErrorBody("bad_request", "body: is nested too deeply", [error]))
+def _nesting_handler(request: AnyRequest, exc: RecursionError) -> Response[ErrorBody]:
+    return _domain_handler(request, BadRequest.field("body", "is nested too deeply"))
 
 
-def _text_handler(_: AnyRequest, exc: asyncpg.DataError) -> Response[ErrorBody]:
+def _text_handler(request: AnyRequest, exc: asyncpg.DataError) -> Response[ErrorBody]:
     # Reached only if a text with NUL slipped past the checks at the boundary.
-    error = FieldError("body", "text must not contain the NUL character")
-    return error_response(422, ErrorBody("invalid", f"body: {error.message}", [error]))
+    return _domain_handler(
+        request, Invalid.field("body", "text must not contain the NUL character")
+    )
 
 
 def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
@@ -244,17 +254,14 @@ def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
 def _integrity_handler(
     request: AnyRequest, exc: asyncpg.IntegrityConstraintViolationError
 ) -> Response[ErrorBody]:
-    name = getattr(exc, "constraint_name", None) or ""
-    mapped = CONSTRAINT_ERRORS.get(name)
-    if mapped is None:
+    error = constraint_error(exc)
+    if error is None:
+        name = getattr(exc, "constraint_name", None)
         log.error(
             "unmapped constraint violation %s on %s %s", name, request.method, request.url.path
         )
         return error_response(500, ErrorBody("server_error", "the server failed"))
-    cls, field, message = mapped
-    return error_response(
-        cls.status_code, ErrorBody(cls.code, f"{field}: {message}", [FieldError(field, message)])
-    )
+    return _domain_handler(request, error)
 
 
 def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
