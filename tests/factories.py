@@ -69,6 +69,16 @@ async def make_patient(
         )
 
 
+async def new_code(
+    pool: db.Pool, settings: Settings, clinic_id: uuid.UUID, patient_id: uuid.UUID
+) -> PatientCreated:
+    """Another enrollment code for an existing patient, as an operator would issue it."""
+    async with pool.acquire() as conn:
+        return await patients.new_code(
+            conn, settings, clinic_id, patient_id, actor_kind="operator", actor_id=None, now=now()
+        )
+
+
 async def enroll(http: httpx.AsyncClient, code: str) -> str:
     response = await http.post(
         "/api/enroll", json={"code": code}, headers={"X-Forwarded-For": client_ip()}

@@ -214,22 +214,24 @@ def _reminder_an_hour_ago(timezone: str) -> str:
     return f"{local.hour:02d}:{local.minute:02d}"
 
 
-async def test_due_window_is_completed_by_the_checkin(
-    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
-) -> None:
-    zone = "Asia/Kolkata"
+async def _patient_with_open_window(  # type: ignore[no-untyped-def]
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, zone: str, **fields
+):
+    """A patient whose daily reminder was an hour ago and who joined yesterday, so today's
+    window is due whatever the hour."""
     patient, auth = await _patient(
-        pool,
-        settings,
-        http,
-        timezone=zone,
-        reminder_time=_reminder_an_hour_ago(zone),
-        language="es",
+        pool, settings, http, timezone=zone, reminder_time=_reminder_an_hour_ago(zone), **fields
     )
-    # The patient joined yesterday, so today's window is due whatever the hour.
     await pool.execute(
         "update patient set created_at = now() - interval '1 day' where id = $1", patient.patient_id
     )
+    return patient, auth
+
+
+async def test_due_window_is_completed_by_the_checkin(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    _, auth = await _patient_with_open_window(pool, settings, http, "Asia/Kolkata", language="es")
     due = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
     assert len(due) == 1
     window = due[0]
@@ -254,13 +256,7 @@ async def test_due_window_is_completed_by_the_checkin(
 async def test_checkin_without_due_id_completes_the_open_window(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    zone = "America/Santiago"
-    patient, auth = await _patient(
-        pool, settings, http, timezone=zone, reminder_time=_reminder_an_hour_ago(zone)
-    )
-    await pool.execute(
-        "update patient set created_at = now() - interval '1 day' where id = $1", patient.patient_id
-    )
+    _, auth = await _patient_with_open_window(pool, settings, http, "America/Santiago")
     [window] = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
     stored = (await http.post("/api/checkins", json=checkin_body(), headers=auth)).json()
     assert stored["due_id"] == window["id"]
@@ -270,13 +266,7 @@ async def test_checkin_without_due_id_completes_the_open_window(
 async def test_another_patients_due_window_is_refused(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    zone = "Europe/London"
-    other, other_auth = await _patient(
-        pool, settings, http, timezone=zone, reminder_time=_reminder_an_hour_ago(zone)
-    )
-    await pool.execute(
-        "update patient set created_at = now() - interval '1 day' where id = $1", other.patient_id
-    )
+    _, other_auth = await _patient_with_open_window(pool, settings, http, "Europe/London")
     [window] = (await http.get("/api/checkins/due", headers=other_auth)).json()["items"]
     patient, auth = await _patient(pool, settings, http)
     response = await http.post(

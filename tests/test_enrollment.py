@@ -201,21 +201,11 @@ def test_code_normalization() -> None:
 async def test_new_code_voids_the_old_and_discharged_patients_cannot_enroll(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    from server.patients import service
-    from tests.factories import now
+    from tests.factories import new_code
 
     clinic = await make_clinic(pool)
     first = await make_patient(pool, settings, clinic.id)
-    async with pool.acquire() as conn:
-        second = await service.new_code(
-            conn,
-            settings,
-            clinic.id,
-            first.patient_id,
-            actor_kind="operator",
-            actor_id=None,
-            now=now(),
-        )
+    second = await new_code(pool, settings, clinic.id, first.patient_id)
     old = await http.post(
         "/api/enroll",
         json={"code": first.enrollment_code},

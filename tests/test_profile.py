@@ -73,19 +73,9 @@ async def test_logout_revokes_this_device_only(
 ) -> None:
     clinic = await make_clinic(pool)
     patient, phone = await enrolled_patient(pool, settings, http, clinic.id)
-    from server.patients import service
-    from tests.factories import enroll, now
+    from tests.factories import enroll, new_code
 
-    async with pool.acquire() as conn:
-        second = await service.new_code(
-            conn,
-            settings,
-            clinic.id,
-            patient.patient_id,
-            actor_kind="operator",
-            actor_id=None,
-            now=now(),
-        )
+    second = await new_code(pool, settings, clinic.id, patient.patient_id)
     tablet = {"Authorization": f"Bearer {await enroll(http, second.enrollment_code)}"}
     response = await http.post("/api/logout", headers=phone)
     assert response.status_code == 204
