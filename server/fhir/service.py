@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from server import audit
-from server.checkins.questionnaires import registry
+from server.checkins.questionnaires import Questionnaire, registry
 from server.db import Connection
 from server.errors import NotFound
 from server.fhir import mapping, store
@@ -41,7 +41,7 @@ async def patient_bundle(
             origin, person["id"], person["pseudonym"], person["display_name"], person["language"]
         )
     ]
-    used: dict[tuple[str, int], Any] = {}
+    used: dict[tuple[str, int], Questionnaire] = {}
     responses: list[dict[str, Any]] = []
     for row in rows:
         definition = questionnaires.get(row["questionnaire"], row["questionnaire_version"])
