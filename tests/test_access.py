@@ -8,7 +8,13 @@ import httpx
 
 from server import db
 from server.settings import Settings
-from tests.factories import checkin_body, enrolled_patient, make_clinic, make_coordinator
+from tests.factories import (
+    checkin_body,
+    daily_answers,
+    enrolled_patient,
+    make_clinic,
+    make_coordinator,
+)
 
 
 async def test_cross_clinic_reads_answer_404(
@@ -25,7 +31,9 @@ async def test_cross_clinic_reads_answer_404(
 
     own = await http.get(f"/api/coordinator/patients/{patient_a.patient_id}", headers=staff_a)
     assert own.status_code == 200 and own.json()["display_name"] == "Ana"
-    assert own.json()["latest_scores"]["pain_now"] == 5
+    latest = own.json()["latest_scores"]
+    assert {code: latest[code] for code in daily_answers()} == daily_answers()
+    assert latest["outcome"] == {"metric": "pain_now", "value": 5, "baseline": None}
 
     for path in (
         f"/api/coordinator/patients/{patient_a.patient_id}",
