@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -108,3 +108,22 @@ def checkin_body(pain: Any = 5, fatigue: Any = 3, **extra: Any) -> dict[str, Any
         "answered_at": now().isoformat(),
         "answers": daily_answers(pain, fatigue),
     } | extra
+
+
+async def open_window_now(
+    pool: db.Pool, patient_id: uuid.UUID, questionnaire: str = "daily"
+) -> uuid.UUID:
+    """Make the patient's window for today one that opened an hour ago (replacing the planned)."""
+    opens = now() - timedelta(hours=1)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "delete from checkin_due where patient_id = $1 and questionnaire = $2"
+            " and local_date = $3",
+            patient_id, questionnaire, opens.date(),
+        )  # fmt: skip
+        window: uuid.UUID = await conn.fetchval(
+            "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at)"
+            " values ($1, $2, $3, $4, $5) returning id",
+            patient_id, questionnaire, opens.date(), opens, opens + timedelta(hours=12),
+        )  # fmt: skip
+    return window

@@ -11,7 +11,13 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
+from tests.factories import (
+    daily_answers,
+    enrolled_patient,
+    make_clinic,
+    make_coordinator,
+    open_window_now,
+)
 
 DAY0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
 
@@ -295,12 +301,7 @@ async def test_a_window_is_completed_only_by_its_own_questionnaire(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     _, patient, auth = await _patient(pool, settings, http)
-    opens = datetime.now(UTC) - timedelta(hours=1)
-    window: uuid.UUID = await pool.fetchval(
-        "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at)"
-        " values ($1, 'daily', $2, $3, $4) returning id",
-        patient.patient_id, opens.date(), opens, opens + timedelta(hours=12),
-    )  # fmt: skip
+    window = await open_window_now(pool, patient.patient_id)
     weekly = {
         "id": str(uuid.uuid4()),
         "answered_at": datetime.now(UTC).isoformat(),

@@ -137,7 +137,8 @@ async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
         if patient is None:
             return DueList([])
         language = patient["language"]
-        rows = await schedule.open_windows(conn, patient, now)
+        await schedule.ensure_planned(conn, patient_id, patient["planned_until"], now)
+        rows = await schedule.open_windows(conn, patient_id, now)
     questionnaires = registry()
     items = []
     for row in rows:

@@ -29,7 +29,7 @@ from server.patients.schemas import (
     ProfilePatch,
     QuietHours,
 )
-from server.schedule import store as schedule_store
+from server.schedule import service as schedule
 from server.schedule.windows import is_valid_zone
 from server.settings import Settings
 
@@ -180,6 +180,7 @@ async def enroll(
             token, token_hash = new_token()
             device_id = await auth_store.insert_device(conn, patient_id, token_hash, now)
             await store.activate(conn, patient_id)
+            await schedule.replan(conn, patient_id, now)
             row = await store.profile(conn, patient_id, now)
             assert row is not None
             await audit.by_patient(
@@ -241,9 +242,9 @@ async def update_profile(
             set_pause=set_pause,
             paused_until=paused_until,
         )
-        if timezone is not None or reminder is not None:
-            # Windows not yet open follow the new settings; they are made again when due.
-            await schedule_store.drop_unopened_windows(conn, patient_id, now)
+        if timezone is not None or reminder is not None or set_quiet:
+            # Windows not yet open and waiting reminders follow the new settings at once.
+            await schedule.replan(conn, patient_id, now)
         return await get_profile(conn, patient_id, now)
 
 

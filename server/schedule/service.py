@@ -1,4 +1,8 @@
-"""Keeps a patient's due windows in the database in step with their local settings."""
+"""Keeps each patient's due windows and reminders in the database in step with their plan.
+
+``replan`` runs whenever what a plan depends on changes (sessions, patient settings, the
+clinic's protocol) and, through ``extend_plans``, as the horizon rolls forward.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,125 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
-from server.db import Connection
+from server.db import Connection, Pool
 from server.schedule import store
-from server.schedule.windows import daily_windows_around, zone
+from server.schedule.plan import (
+    HORIZON,
+    PatientSchedule,
+    Protocol,
+    QuietHours,
+    changes,
+    plan_reminders,
+    plan_windows,
+)
+from server.schedule.windows import local_date, zone
+
+# Plans are extended a day before they would run short, so the horizon never shrinks
+# below 13 days between planner passes.
+EXTEND_BEFORE = HORIZON - timedelta(days=1)
 
 
-async def open_windows(
-    conn: Connection, settings: asyncpg.Record, now: datetime
-) -> list[asyncpg.Record]:
-    """The patient's windows open at ``now``, creating the ones their settings call for.
+def _schedule(row: asyncpg.Record) -> PatientSchedule:
+    quiet = None
+    if row["quiet_start"] is not None and row["quiet_end"] is not None:
+        quiet = QuietHours(row["quiet_start"], row["quiet_end"])
+    return PatientSchedule(zone(row["timezone"]), row["reminder_time"], quiet)
 
-    ``settings`` is the patient's row from ``patients.schedule_settings``.
-    """
-    patient_id: UUID = settings["id"]
-    windows = daily_windows_around(
-        now,
-        settings["reminder_time"],
-        zone(settings["timezone"]),
-        timedelta(minutes=settings["daily_window_minutes"]),
+
+def _protocol(row: asyncpg.Record) -> Protocol:
+    return Protocol(
+        daily_window=timedelta(minutes=row["daily_window_minutes"]),
+        post_infusion_days=row["post_infusion_days"],
+        weekly_weekday=row["weekly_weekday"],
+        weekly_window=timedelta(minutes=row["weekly_window_minutes"]),
+        nudge_after=timedelta(minutes=row["nudge_after_minutes"]),
     )
-    # Nothing was due before the patient joined the clinic.
-    windows = [w for w in windows if w.closes_at > settings["created_at"]]
-    await store.ensure_windows(conn, patient_id, windows)
+
+
+async def replan(conn: Connection, patient_id: UUID, now: datetime) -> None:
+    """Bring the patient's windows and reminders in line with their plan at ``now``.
+
+    Runs inside the caller's transaction, or in its own.
+    """
+    async with conn.transaction():
+        row = await store.plan_inputs(conn, patient_id)
+        if row is None:
+            return
+        if row["status"] != "active":
+            if row["status"] == "discharged":
+                await store.withdraw(conn, patient_id, now)
+            return
+        patient = _schedule(row)
+        protocol = _protocol(row)
+        lookback = timedelta(days=protocol.post_infusion_days + 2)
+        sessions = await store.sessions_since(conn, patient_id, now - lookback)
+        desired = plan_windows(patient, protocol, sessions, now)
+        yesterday = local_date(now, patient.timezone) - timedelta(days=1)
+        existing = await store.windows_from(conn, patient_id, yesterday)
+        plan = changes(existing, desired, now)
+        await store.delete_windows(conn, patient_id, plan.delete)
+        await store.cancel_windows(conn, patient_id, plan.cancel)
+        inserted = await store.insert_windows(conn, patient_id, plan.insert)
+
+        gone = set(plan.delete) | set(plan.cancel)
+        by_key = {(w.questionnaire.value, w.local_date): w for w in desired}
+        reminders: list[tuple[UUID, str, datetime, datetime]] = []
+        window_ids: list[UUID] = []
+        new_ids = {w.id for w in inserted}
+        for window in [*existing, *inserted]:
+            planned = by_key.get((window.questionnaire, window.local_date))
+            if window.id in gone or window.status != "open" or window.closes_at <= now:
+                continue
+            if planned is None:
+                continue
+            window_ids.append(window.id)
+            # An open window keeps its own times even if the plan moved on since it opened.
+            stored = msgspec.structs.replace(
+                planned, opens_at=window.opens_at, closes_at=window.closes_at
+            )
+            for reminder in plan_reminders(
+                stored, patient, protocol, now, window_is_new=window.id in new_ids
+            ):
+                reminders.append(
+                    (window.id, reminder.kind.value, reminder.send_at, window.closes_at)
+                )
+        await store.upsert_reminders(conn, patient_id, reminders, window_ids)
+        await store.set_planned_until(conn, patient_id, now + HORIZON)
+
+
+async def ensure_planned(
+    conn: Connection, patient_id: UUID, planned_until: datetime | None, now: datetime
+) -> None:
+    """Replan when the stored plan runs short of the horizon (or was never made)."""
+    if planned_until is None or planned_until < now + EXTEND_BEFORE:
+        await replan(conn, patient_id, now)
+
+
+async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[asyncpg.Record]:
     return await store.open_windows(conn, patient_id, now)
+
+
+async def extend_plans(pool: Pool, now: datetime, batch: int = 200) -> int:
+    """Replan active patients whose plans run short; safe with many processes at once."""
+    done = 0
+    async with pool.acquire() as conn:
+        for patient_id in await store.stale_plans(conn, now + EXTEND_BEFORE, batch):
+            async with conn.transaction():
+                # Another process may have taken or finished this one meanwhile.
+                if await store.lock_if_stale(conn, patient_id, now + EXTEND_BEFORE):
+                    await replan(conn, patient_id, now)
+                    done += 1
+    return done
+
+
+async def mark_missed(pool: Pool, now: datetime, batch: int = 500) -> int:
+    """Mark windows that closed unanswered as missed; returns how many."""
+    total = 0
+    async with pool.acquire() as conn:
+        while True:
+            count = await store.mark_missed(conn, now, batch)
+            total += count
+            if count < batch:
+                return total

@@ -45,10 +45,8 @@ update patient set
 where id = $1
 
 -- name: schedule_settings :one
-select p.id, p.timezone, p.reminder_time, p.created_at, p.language::text as language,
-       p.condition::text as condition,
-       c.daily_window_minutes
-from patient p join clinic c on c.id = p.clinic_id
+select p.id, p.language::text as language, p.condition::text as condition, p.planned_until
+from patient p
 where p.id = $1
 
 -- name: list_for_clinic :many
