@@ -1,4 +1,4 @@
-"""Command line: ``checkin serve | migrate | demo | clinic | coordinator | patient``."""
+"""Command line: ``checkin serve | migrate | dispatch | demo | clinic | coordinator | patient``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from server.clinics import service as clinics
 from server.errors import DomainError, constraint_error
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
+from server.reminders.runtime import push_runtime
 from server.settings import Settings, SettingsError
 
 log = logging.getLogger("server")
@@ -124,6 +126,38 @@ def cmd_migrate(args: argparse.Namespace) -> None:
             print(f"applied {migration.version:04d}_{migration.name}")
     else:
         print("the database is up to date")
+
+
+def cmd_dispatch(args: argparse.Namespace) -> None:
+    """The reminder dispatcher alone, for deployments that keep it out of the web processes."""
+    settings = _settings(args)
+    url = _database_url(settings)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+
+    async def run() -> None:
+        async with db.connection(url) as conn:
+            if await db.pending_migrations(conn):
+                raise CommandError("the database is not migrated: run `checkin migrate` first")
+        pool = await db.create_pool(settings, url)
+        try:
+            async with push_runtime(pool, settings, url, _utc_now, dispatch=True) as push:
+                assert push.dispatcher is not None
+                print(f"dispatching reminders as {push.dispatcher.worker}", flush=True)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(signum, stop.set)
+                await stop.wait()  # then the batch in flight is abandoned to its lease
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- admin commands ----------------------------------------------------------------------------
@@ -265,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(func=cmd_migrate)
+
+    dispatch = sub.add_parser(
+        "dispatch", help="run only the reminder dispatcher (serve also runs one per process)"
+    )
+    dispatch.set_defaults(func=cmd_dispatch)
 
     seed = sub.add_parser("demo", help="seed a demo clinic into an empty database")
     seed.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,4 +1,4 @@
-"""The Litestar application: routes, lifespan (pool), error handling, static patient app."""
+"""The Litestar application: routes, lifespan (pool, push, dispatcher), errors, patient app."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ from server.coordinators.routes import (
 )
 from server.errors import EXCEPTION_HANDLERS, ErrorBody
 from server.patients.routes import PatientController
+from server.reminders.routes import CoordinatorReminderController, PushController
+from server.reminders.runtime import push_runtime
+from server.schedule.routes import InfusionController
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,12 +132,16 @@ def create_app(
         app.state.pool = await db.create_pool(settings, database_url)
         app.state.device_cache = DeviceCache()
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
-        # What is loaded by now lives as long as the process: keep the collector from walking
-        # it on every full collection (bench/ingest.py: a thinner p99 tail).
-        gc.collect()
-        gc.freeze()
         try:
-            yield
+            async with push_runtime(
+                app.state.pool, settings, database_url, clock, dispatch=settings.dispatcher
+            ) as push:
+                app.state.vapid_public_key = push.public_key
+                # What is loaded by now lives as long as the process: keep the collector from
+                # walking it on every full collection (bench/ingest.py: a thinner p99 tail).
+                gc.collect()
+                gc.freeze()
+                yield
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +160,9 @@ def create_app(
         CoordinatorPatientController,
         AlertController,
         ExportController,
+        InfusionController,
+        PushController,
+        CoordinatorReminderController,
     ]
     if (PWA_DIR / "index.html").exists():
         route_handlers += [

@@ -19,6 +19,14 @@ PositiveInt = Annotated[int, Meta(ge=1)]
 PositiveFloat = Annotated[float, Meta(gt=0)]
 
 
+# The push services of Chrome/Android (FCM), Firefox, Safari/iOS and Edge/Windows.
+DEFAULT_PUSH_ORIGINS = (
+    "https://fcm.googleapis.com,https://updates.push.services.mozilla.com,"
+    "https://web.push.apple.com,https://*.notify.windows.com"
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class SettingsError(Exception):
     """A setting has a value the server cannot use; the message names the variable."""
 
@@ -42,6 +50,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     enroll_throttle_window_seconds: Annotated[int, Meta(ge=10, le=86_400)] = 900
     enroll_max_failures_per_client: PositiveInt = 10
     enroll_max_failures_global: PositiveInt = 1_000
+    vapid_private_key: str | None = None
+    vapid_subject: str | None = None
+    push_allowed_origins: str = DEFAULT_PUSH_ORIGINS
+    dispatcher: bool = True
+    push_batch_size: Annotated[int, Meta(ge=1, le=2_000)] = 200
+    push_concurrency: Annotated[int, Meta(ge=1, le=1_000)] = 100
+    push_lease_seconds: Annotated[float, Meta(ge=1, le=3_600)] = 60.0
+    push_timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    push_max_attempts: Annotated[int, Meta(ge=1, le=50)] = 8
+    push_retry_base_seconds: Annotated[float, Meta(gt=0, le=3_600)] = 30.0
 
     def __post_init__(self) -> None:
         if self.db_pool_min_size > self.db_pool_max_size:
@@ -55,6 +73,28 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 "PUBLIC_URL must be the server's origin as patients reach it, "
                 "like https://checkin.example.org (no path)"
             )
+        for origin in self.push_origins:
+            parts = urlsplit(origin)
+            # Plain http only for a push service on this machine (a test double).
+            loopback_http = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+            if (
+                (parts.scheme != "https" and not loopback_http)
+                or not parts.netloc
+                or parts.path
+                or "*" in (parts.hostname or "").removeprefix("*.")
+            ):
+                raise SettingsError(
+                    "PUSH_ALLOWED_ORIGINS must be comma-separated https origins of push "
+                    "services, like https://fcm.googleapis.com or https://*.notify.windows.com "
+                    f"(got {origin!r})"
+                )
+        if self.vapid_subject is not None and not self.vapid_subject.startswith(
+            ("mailto:", "https://")
+        ):
+            raise SettingsError(
+                "VAPID_SUBJECT must be a mailto: address or an https:// URL where push services "
+                "can reach the operator"
+            )
         if self.database_url is not None and not self.database_url.startswith(
             ("postgres://", "postgresql://")
         ):
@@ -67,6 +107,21 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
+
+    @property
+    def push_origins(self) -> tuple[str, ...]:
+        return tuple(
+            o.strip().rstrip("/") for o in self.push_allowed_origins.split(",") if o.strip()
+        )
+
+    @property
+    def push_subject(self) -> str:
+        """Who push services contact about our messages (the VAPID ``sub`` claim)."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        if self.origin.startswith("https://"):
+            return self.origin
+        return "mailto:operator@localhost"
 
     @property
     def secure_cookies(self) -> bool:

@@ -8,7 +8,8 @@ import pytest
 from server import db
 from server.settings import Settings
 from tests import pg
-from tests.live import ServerProcess, start_server
+from tests.fakepush import FakePushService
+from tests.live import ServerProcess, push_settings, start_server
 
 MakeDatabase = Callable[[], Awaitable[str]]
 
@@ -46,10 +47,30 @@ async def app_db(make_database: MakeDatabase) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(app_db: str) -> Iterator[ServerProcess]:
-    process = start_server(app_db)
+def push_service() -> Iterator[FakePushService]:
+    """A push service on 127.0.0.1 that verifies VAPID and decrypts every message."""
+    with FakePushService() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def server(app_db: str, push_service: FakePushService) -> Iterator[ServerProcess]:
+    process = start_server(app_db, **push_settings(push_service))
+    # The server made its VAPID key on first start: from now on the push service accepts
+    # only messages signed with it.
+    push_service.expected_vapid_key = httpx.get(f"{process.url}/api/push/public-key").json()[
+        "public_key"
+    ]
     yield process
     process.stop()
+
+
+@pytest.fixture
+def push(push_service: FakePushService) -> Iterator[FakePushService]:
+    """The suite's push service, with no scripted answers left over from another test."""
+    push_service.set_default(None)
+    yield push_service
+    push_service.set_default(None)
 
 
 @pytest.fixture(scope="session")

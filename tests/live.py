@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.fakepush import FakePushService
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -77,6 +79,17 @@ class ServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self.log.close()
+
+
+def push_settings(push_service: FakePushService, **overrides: str) -> dict[str, str]:
+    """Settings that point a server at the test push service, with quick retries."""
+    return {
+        "PUSH_ALLOWED_ORIGINS": push_service.origin,
+        "PUSH_RETRY_BASE_SECONDS": "0.2",
+        "PUSH_TIMEOUT_SECONDS": "2",
+        "PUSH_LEASE_SECONDS": "10",
+        **overrides,
+    }
 
 
 def start_server(database_url: str, workers: int = 1, **settings: str) -> ServerProcess:

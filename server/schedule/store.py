@@ -107,3 +107,44 @@ async def next_close(conn: Connection) -> datetime | None:
 async def withdraw(conn: Connection, patient_id: UUID, now: datetime) -> None:
     await conn.execute(q("schedule.withdraw_reminders"), patient_id)
     await conn.execute(q("schedule.withdraw_windows"), patient_id, now)
+
+
+async def sessions_of(conn: Connection, patient_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(q("infusions.list"), patient_id)
+
+
+async def insert_session(
+    conn: Connection, patient_id: UUID, scheduled_at: datetime, created_by: UUID, now: datetime
+) -> asyncpg.Record:
+    row = await conn.fetchrow(q("infusions.insert"), patient_id, scheduled_at, created_by, now)
+    assert row is not None
+    return row
+
+
+async def session_for_update(
+    conn: Connection, session_id: UUID, patient_id: UUID
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        q("infusions.get_for_update"), session_id, patient_id
+    )
+    return row
+
+
+async def update_session(
+    conn: Connection,
+    session_id: UUID,
+    patient_id: UUID,
+    scheduled_at: datetime,
+    status: str,
+    now: datetime,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        q("infusions.update"), session_id, patient_id, scheduled_at, status, now
+    )
+    assert row is not None
+    return row
+
+
+async def patient_status(conn: Connection, patient_id: UUID, clinic_id: UUID) -> str | None:
+    status: str | None = await conn.fetchval(q("infusions.patient_status"), patient_id, clinic_id)
+    return status

@@ -1,0 +1,1 @@
+"""Push subscriptions, the reminder dispatcher and the Web Push sender."""

@@ -1,0 +1,114 @@
+"""Infusion sessions: coordinators schedule, reschedule, complete and cancel them; every
+change re-plans the patient's windows in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from msgspec import UNSET
+
+from server import audit
+from server.db import Connection, to_struct
+from server.errors import Conflict, Invalid, NotFound
+from server.schedule import service as schedule
+from server.schedule import store
+from server.schedule.schemas import Infusion, InfusionChange, InfusionList, NewInfusion
+
+# Far enough for a booster series and for entering a past infusion late; not a typo's year.
+EARLIEST = timedelta(days=365)
+LATEST = timedelta(days=2 * 365)
+
+
+def _check_time(at: datetime, now: datetime) -> None:
+    # Compare years first: a date near year 1 or 9999 overflows when shifted.
+    if not (now.year - 2 <= at.year <= now.year + 3) or not (now - EARLIEST <= at <= now + LATEST):
+        raise Invalid.field(
+            "scheduled_at", "must be within a year before and two years after today"
+        )
+
+
+async def _patient_status(conn: Connection, patient_id: UUID, clinic_id: UUID) -> str:
+    status = await store.patient_status(conn, patient_id, clinic_id)
+    if status is None:
+        raise NotFound("no such patient")
+    return status
+
+
+async def list_sessions(
+    conn: Connection, clinic_id: UUID, coordinator_id: UUID, patient_id: UUID, now: datetime
+) -> InfusionList:
+    async with conn.transaction():
+        await _patient_status(conn, patient_id, clinic_id)
+        rows = await store.sessions_of(conn, patient_id)
+        await audit.by_coordinator(
+            conn, coordinator_id, clinic_id, "infusion.list", now, patient_id=patient_id
+        )
+    return InfusionList([to_struct(row, Infusion) for row in rows])
+
+
+async def schedule_session(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID,
+    new: NewInfusion,
+    now: datetime,
+) -> Infusion:
+    _check_time(new.scheduled_at, now)
+    async with conn.transaction():
+        if await _patient_status(conn, patient_id, clinic_id) == "discharged":
+            raise Conflict("the patient was discharged")
+        row = await store.insert_session(conn, patient_id, new.scheduled_at, coordinator_id, now)
+        await schedule.replan(conn, patient_id, now)
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "infusion.schedule",
+            now,
+            patient_id=patient_id,
+            detail={"session_id": str(row["id"])},
+        )
+    return to_struct(row, Infusion)
+
+
+async def change_session(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID,
+    session_id: UUID,
+    change: InfusionChange,
+    now: datetime,
+) -> Infusion:
+    if change.scheduled_at is UNSET and change.status is UNSET:
+        raise Invalid("send scheduled_at to reschedule, or status to complete or cancel")
+    if change.scheduled_at is not UNSET and change.status is not UNSET:
+        raise Invalid("reschedule and settle in two requests: send scheduled_at or status")
+    if change.scheduled_at is not UNSET:
+        _check_time(change.scheduled_at, now)
+    async with conn.transaction():
+        await _patient_status(conn, patient_id, clinic_id)
+        current = await store.session_for_update(conn, session_id, patient_id)
+        if current is None:
+            raise NotFound("no such infusion session")
+        if current["status"] != "scheduled":
+            raise Conflict(f"the session is {current['status']} and can no longer change")
+        scheduled_at = (
+            change.scheduled_at if change.scheduled_at is not UNSET else current["scheduled_at"]
+        )
+        status = change.status if change.status is not UNSET else "scheduled"
+        row = await store.update_session(conn, session_id, patient_id, scheduled_at, status, now)
+        await schedule.replan(conn, patient_id, now)
+        action = "infusion.reschedule" if change.scheduled_at is not UNSET else f"infusion.{status}"
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            action,
+            now,
+            patient_id=patient_id,
+            detail={"session_id": str(session_id)},
+        )
+    return to_struct(row, Infusion)
