@@ -113,13 +113,16 @@ def checkin_body(pain: Any = 5, fatigue: Any = 3, **extra: Any) -> dict[str, Any
 async def open_window_now(
     pool: db.Pool, patient_id: uuid.UUID, questionnaire: str = "daily"
 ) -> uuid.UUID:
-    """Make the patient's window for today one that opened an hour ago (replacing the planned)."""
+    """The patient's one open window: opened an hour ago (the planned ones that are open or
+    share its day make way)."""
     opens = now() - timedelta(hours=1)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            "delete from checkin_due where patient_id = $1 and questionnaire = $2"
-            " and local_date = $3",
-            patient_id, questionnaire, opens.date(),
+            "delete from checkin_due d where d.patient_id = $1"
+            " and (d.status = 'open' and d.opens_at <= $4"
+            "      or d.questionnaire = $2 and d.local_date = $3)"
+            " and not exists (select 1 from checkin k where k.due_id = d.id)",
+            patient_id, questionnaire, opens.date(), now(),
         )  # fmt: skip
         window: uuid.UUID = await conn.fetchval(
             "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at)"
