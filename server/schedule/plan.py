@@ -187,6 +187,7 @@ class PlanChanges(msgspec.Struct, frozen=True):
     delete: list[UUID]
     cancel: list[UUID]
     insert: list[PlannedWindow]
+    reopen: list[UUID] = msgspec.field(default_factory=list)
 
 
 def _same(existing: ExistingWindow, planned: PlannedWindow) -> bool:
@@ -197,36 +198,59 @@ def _same(existing: ExistingWindow, planned: PlannedWindow) -> bool:
     )
 
 
+def _slot(questionnaire: str, day: date) -> tuple[str, date]:
+    """Daily and post-infusion windows share a day: one of the two per local day."""
+    if questionnaire in (Questionnaire.daily, Questionnaire.post_infusion):
+        return ("day", day)
+    return (questionnaire, day)
+
+
 def changes(
     existing: list[ExistingWindow], desired: list[PlannedWindow], now: datetime
 ) -> PlanChanges:
     """What turns the stored windows into the desired ones without rewriting the past.
 
-    - Answered, missed and cancelled windows stay as they are and are never issued again.
+    - Answered and missed windows stay as they are; neither they nor another window for their
+      day is issued again.
     - A window that has opened stays while its day and questionnaire are still wanted (the
       patient may be answering it), and is cancelled when they are not (its session was
-      cancelled, a post-infusion window now takes its day).
+      cancelled, a post-infusion window now takes its day). Cancelled by a plan, it opens
+      again when a later plan wants it back.
     - A window not yet open is replaced when anything about it changed.
     """
     wanted = {(w.questionnaire.value, w.local_date): w for w in desired}
-    taken: set[tuple[str, date]] = set()
+    taken: set[tuple[str, date]] = set()  # (questionnaire, day): a row exists
+    slots: set[tuple[str, date]] = set()  # the day's daily/post-infusion place is filled
     delete: list[UUID] = []
     cancel: list[UUID] = []
+    reopen: list[UUID] = []
     for row in existing:
         key = (row.questionnaire, row.local_date)
         planned = wanted.get(key)
-        if row.status != "open":
+        if row.status == "cancelled":
             taken.add(key)
+            if planned is not None and row.closes_at > now:
+                reopen.append(row.id)
+                slots.add(_slot(*key))
+        elif row.status != "open":
+            taken.add(key)
+            slots.add(_slot(*key))
         elif row.opens_at > now:
             if planned is not None and _same(row, planned):
                 taken.add(key)
+                slots.add(_slot(*key))
             else:
                 delete.append(row.id)
-        elif planned is not None:
+        elif planned is not None or row.closes_at <= now:
+            # Still wanted, or closed unanswered (the sweeper marks it missed).
             taken.add(key)
-        elif row.closes_at > now:
-            cancel.append(row.id)
+            slots.add(_slot(*key))
         else:
-            taken.add(key)  # closed unanswered: the sweeper marks it missed
-    insert = [w for key, w in wanted.items() if key not in taken]
-    return PlanChanges(delete, cancel, insert)
+            taken.add(key)
+            cancel.append(row.id)
+    insert = [
+        w
+        for key, w in wanted.items()
+        if key not in taken and _slot(w.questionnaire.value, w.local_date) not in slots
+    ]
+    return PlanChanges(delete, cancel, insert, reopen)

@@ -70,6 +70,7 @@ async def replan(conn: Connection, patient_id: UUID, now: datetime) -> None:
         plan = changes(existing, desired, now)
         await store.delete_windows(conn, patient_id, plan.delete)
         await store.cancel_windows(conn, patient_id, plan.cancel)
+        await store.reopen_windows(conn, patient_id, plan.reopen)
         inserted = await store.insert_windows(conn, patient_id, plan.insert)
 
         gone = set(plan.delete) | set(plan.cancel)
@@ -79,7 +80,8 @@ async def replan(conn: Connection, patient_id: UUID, now: datetime) -> None:
         new_ids = {w.id for w in inserted}
         for window in [*existing, *inserted]:
             planned = by_key.get((window.questionnaire, window.local_date))
-            if window.id in gone or window.status != "open" or window.closes_at <= now:
+            status = "open" if window.id in plan.reopen else window.status
+            if window.id in gone or status != "open" or window.closes_at <= now:
                 continue
             if planned is None:
                 continue
@@ -94,7 +96,7 @@ async def replan(conn: Connection, patient_id: UUID, now: datetime) -> None:
                 reminders.append(
                     (window.id, reminder.kind.value, reminder.send_at, window.closes_at)
                 )
-        await store.upsert_reminders(conn, patient_id, reminders, window_ids)
+        await store.upsert_reminders(conn, patient_id, reminders, window_ids, now)
         await store.set_planned_until(conn, patient_id, now + HORIZON)
 
 

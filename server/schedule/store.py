@@ -36,6 +36,11 @@ async def cancel_windows(conn: Connection, patient_id: UUID, ids: list[UUID]) ->
         await conn.execute(q("schedule.cancel_windows"), patient_id, ids)
 
 
+async def reopen_windows(conn: Connection, patient_id: UUID, ids: list[UUID]) -> None:
+    if ids:
+        await conn.execute(q("schedule.reopen_windows"), patient_id, ids)
+
+
 async def insert_windows(
     conn: Connection, patient_id: UUID, windows: list[PlannedWindow]
 ) -> list[ExistingWindow]:
@@ -58,6 +63,7 @@ async def upsert_reminders(
     patient_id: UUID,
     planned: list[tuple[UUID, str, datetime, datetime]],
     window_ids: list[UUID],
+    now: datetime,
 ) -> None:
     """Store the planned (window, kind, send_at, expires_at) of these windows; drop the rest."""
     if planned:
@@ -65,7 +71,7 @@ async def upsert_reminders(
             list(column) for column in zip(*planned, strict=True)
         )
         await conn.execute(
-            q("schedule.upsert_reminders"), patient_id, due_ids, kinds, send_at, expires_at
+            q("schedule.upsert_reminders"), patient_id, due_ids, kinds, send_at, expires_at, now
         )
     if window_ids:
         await conn.execute(

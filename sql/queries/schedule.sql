@@ -35,6 +35,11 @@ update reminder r set status = 'cancelled', final_reason = 'window_cancelled', n
 from cancelled
 where r.due_id = cancelled.id and r.patient_id = $1 and r.status in ('pending', 'sending')
 
+-- name: reopen_windows :exec
+-- Windows a plan cancelled and a later plan wants back (their reminders stay as they were).
+update checkin_due set status = 'open'
+where patient_id = $1 and id = any($2::uuid[]) and status = 'cancelled'
+
 -- name: insert_windows :many
 -- A window that a check-in already answered (one sent before the window existed) starts
 -- completed.
@@ -55,17 +60,21 @@ on conflict on constraint checkin_due_one_per_day do nothing
 returning id, questionnaire, local_date, opens_at, closes_at, status::text as status, session_id
 
 -- name: upsert_reminders :exec
--- The planned reminders of open windows; a waiting one moves to its new time, one already
--- sent or settled is left alone.
+-- The planned reminders of open windows. A waiting one moves to its new time; one a plan
+-- cancelled comes back if it is still ahead; one sent or settled otherwise is left alone.
 insert into reminder (patient_id, due_id, kind, send_at, expires_at, next_attempt_at)
 select $1, u.due_id, u.kind::reminder_kind, u.send_at, u.expires_at, u.send_at
 from unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[])
     as u(due_id, kind, send_at, expires_at)
 on conflict (due_id, kind) where kind <> 'manual' do update
 set send_at = excluded.send_at, next_attempt_at = excluded.send_at,
-    expires_at = excluded.expires_at
-where reminder.status = 'pending'
-  and (reminder.send_at, reminder.expires_at) is distinct from (excluded.send_at, excluded.expires_at)
+    expires_at = excluded.expires_at, status = 'pending', final_reason = null
+where (reminder.status = 'pending'
+       and (reminder.send_at, reminder.expires_at)
+           is distinct from (excluded.send_at, excluded.expires_at))
+   or (reminder.status = 'cancelled'
+       and reminder.final_reason in ('rescheduled', 'window_cancelled')
+       and excluded.send_at > $6)
 
 -- name: cancel_unplanned_reminders :exec
 -- Waiting reminders of these windows that the plan no longer has (quiet hours moved them
