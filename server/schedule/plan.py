@@ -15,7 +15,7 @@ has not opened yet.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -99,6 +99,10 @@ def after_quiet_hours(instant: datetime, quiet: QuietHours | None, tz: ZoneInfo)
     if quiet.start > quiet.end and clock >= quiet.start:
         day += timedelta(days=1)  # quiet since this evening: it ends tomorrow morning
     end = local_instant(day, quiet.end, tz)
+    if end <= instant:
+        # The end lies in the hour clocks go back and ``instant`` in its second pass: quiet
+        # lasts until the clock shows the end again.
+        end = datetime.combine(day, quiet.end).replace(tzinfo=tz, fold=1).astimezone(UTC)
     return end if end > instant else instant
 
 
@@ -159,7 +163,7 @@ def plan_reminders(
 
     A reminder that the quiet hours push past the window's end is not planned at all.
     """
-    planned = []
+    planned: list[PlannedReminder] = []
     for kind, at in (
         (ReminderKind.opening, window.opens_at),
         (ReminderKind.nudge, window.opens_at + protocol.nudge_after),
@@ -169,6 +173,8 @@ def plan_reminders(
             continue
         if window_is_new and send_at < now - LATE_REMINDER_GRACE:
             continue
+        if planned and send_at <= planned[-1].send_at:
+            continue  # quiet hours pushed both to one moment: one reminder says it
         planned.append(PlannedReminder(kind, send_at))
     return planned
 
@@ -224,12 +230,14 @@ def changes(
     delete: list[UUID] = []
     cancel: list[UUID] = []
     reopen: list[UUID] = []
-    for row in existing:
+    # Rows that fill their day come first, so a cancelled window never comes back to a day
+    # that was answered meanwhile.
+    for row in sorted(existing, key=lambda r: r.status == "cancelled"):
         key = (row.questionnaire, row.local_date)
         planned = wanted.get(key)
         if row.status == "cancelled":
             taken.add(key)
-            if planned is not None and row.closes_at > now:
+            if planned is not None and row.closes_at > now and _slot(*key) not in slots:
                 reopen.append(row.id)
                 slots.add(_slot(*key))
         elif row.status != "open":
