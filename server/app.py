@@ -32,6 +32,7 @@ from server import db
 from server.auth.cache import DeviceCache
 from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
+from server.clinics.routes import ClinicController
 from server.coordinators.routes import (
     AlertController,
     CoordinatorPatientController,
@@ -161,6 +162,7 @@ def create_app(
         AlertController,
         ExportController,
         InfusionController,
+        ClinicController,
         PushController,
         CoordinatorReminderController,
     ]

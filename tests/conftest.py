@@ -68,9 +68,11 @@ def server(app_db: str, push_service: FakePushService) -> Iterator[ServerProcess
 @pytest.fixture
 def push(push_service: FakePushService) -> Iterator[FakePushService]:
     """The suite's push service, with no scripted answers left over from another test."""
+    key = push_service.expected_vapid_key
     push_service.set_default(None)
     yield push_service
     push_service.set_default(None)
+    push_service.expected_vapid_key = key
 
 
 @pytest.fixture(scope="session")

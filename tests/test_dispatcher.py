@@ -75,6 +75,8 @@ async def _fresh(
 ) -> tuple[str, db.Connection, list[uuid.UUID]]:
     url = await make_database()
     conn = await db.connect(url)
+    # A fresh database: its dispatchers make a VAPID key of their own (checked per test).
+    push.expected_vapid_key = None
     subscribers = [push.new_subscriber() for _ in range(count)]
     ids = await seed.due_reminders(conn, [s.subscription_info() for s in subscribers], now())
     return url, conn, ids
@@ -121,6 +123,11 @@ async def test_three_dispatchers_send_2000_reminders_exactly_once(
         assert statuses == {"sent": 2000}
         delivered = _delivered(push, ids)
         assert len(delivered) == 2000 and set(delivered.values()) == {1}
+        # Three processes started at once on a new database share one VAPID key.
+        stored = await conn.fetchval("select public_key from vapid_key")
+        keys = {d.vapid_key for d in push.deliveries if d.json and d.json.get("reminder_id")
+                in {str(i) for i in ids}}  # fmt: skip
+        assert keys == {stored}
         repeated = await conn.fetch(
             "select count(*) from push_attempt a where a.reminder_id = any($1::uuid[])"
             " group by a.reminder_id having count(*) <> 1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -355,3 +356,52 @@ async def test_sessions_of_another_clinic_or_patient_are_404(
     stored = await pool.fetchval("select scheduled_at from infusion_session where id = $1",
                                  uuid.UUID(session["id"]))  # fmt: skip
     assert stored == datetime.fromisoformat(session["scheduled_at"])
+
+
+async def test_protocol_changes_are_for_admins_and_replan_every_patient(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id)}"}
+    admin = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id, role='admin')}"}
+    patient, _ = await enrolled_patient(pool, settings, http, clinic.id)
+    shown = await http.get("/api/coordinator/clinic/protocol", headers=staff)
+    assert shown.json() == {
+        "daily_window_minutes": 720,
+        "nudge_after_minutes": 240,
+        "post_infusion_days": 3,
+        "weekly_weekday": 7,
+        "weekly_window_minutes": 2880,
+    }
+    change = {"daily_window_minutes": 360, "nudge_after_minutes": 60}
+    refused = await http.patch("/api/coordinator/clinic/protocol", json=change, headers=staff)
+    assert refused.status_code == 403
+    bad = await http.patch(
+        "/api/coordinator/clinic/protocol", json={"weekly_weekday": 8}, headers=admin
+    )
+    assert bad.status_code == 422 and "weekly_weekday" in bad.text
+
+    changed = await http.patch("/api/coordinator/clinic/protocol", json=change, headers=admin)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["patients_to_replan"] == 1
+    assert changed.json()["protocol"]["daily_window_minutes"] == 360
+
+    # The live server's dispatcher is told to replan now and does so within seconds.
+    day = _local_day(5)
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        row = await pool.fetchrow(
+            "select opens_at, closes_at from checkin_due where patient_id = $1"
+            " and questionnaire = 'daily' and local_date = $2",
+            patient.patient_id, day,
+        )  # fmt: skip
+        if row is not None and row["closes_at"] - row["opens_at"] == timedelta(hours=6):
+            break
+        assert asyncio.get_running_loop().time() < deadline, dict(row or {})
+        await asyncio.sleep(0.1)
+    nudge = await pool.fetchval(
+        "select r.send_at - d.opens_at from reminder r join checkin_due d on d.id = r.due_id"
+        " where d.patient_id = $1 and d.local_date = $2 and r.kind = 'nudge'",
+        patient.patient_id, day,
+    )  # fmt: skip
+    assert nudge == timedelta(hours=1)

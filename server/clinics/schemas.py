@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 
 class Clinic(msgspec.Struct, frozen=True):
@@ -28,3 +30,29 @@ class ApiToken(msgspec.Struct, frozen=True):
     email: str
     token_id: UUID
     token: str
+
+
+class Protocol(msgspec.Struct, frozen=True):
+    """How the clinic's check-ins and reminders are timed (see server/schedule/plan.py)."""
+
+    daily_window_minutes: int
+    nudge_after_minutes: int
+    post_infusion_days: int
+    weekly_weekday: int
+    weekly_window_minutes: int
+
+
+class ProtocolPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    daily_window_minutes: Annotated[int, Meta(ge=60, le=1440)] | UnsetType = UNSET
+    nudge_after_minutes: Annotated[int, Meta(ge=15, le=1440)] | UnsetType = UNSET
+    post_infusion_days: Annotated[int, Meta(ge=0, le=14)] | UnsetType = UNSET
+    weekly_weekday: (
+        Annotated[int, Meta(ge=1, le=7, description="ISO weekday: 1 Monday ... 7 Sunday")]
+        | UnsetType
+    ) = UNSET
+    weekly_window_minutes: Annotated[int, Meta(ge=60, le=10080)] | UnsetType = UNSET
+
+
+class ProtocolChanged(msgspec.Struct, frozen=True):
+    protocol: Protocol
+    patients_to_replan: int

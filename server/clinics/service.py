@@ -7,11 +7,19 @@ from uuid import UUID
 
 from server import audit
 from server.auth import store as auth_store
+from server.auth.schemas import CoordinatorPrincipal
 from server.auth.tokens import hash_password, new_token
 from server.clinics import store
-from server.clinics.schemas import ApiToken, Clinic, Coordinator
+from server.clinics.schemas import (
+    ApiToken,
+    Clinic,
+    Coordinator,
+    Protocol,
+    ProtocolChanged,
+    ProtocolPatch,
+)
 from server.db import Connection, to_struct
-from server.errors import Invalid, NotFound, check_text
+from server.errors import Forbidden, Invalid, NotFound, check_text
 from server.schedule.windows import is_valid_zone
 
 MIN_PASSWORD_LENGTH = 12
@@ -111,3 +119,36 @@ async def issue_api_token(conn: Connection, email: str, label: str, *, now: date
             detail={"coordinator_id": str(row["id"]), "token_id": str(token_id)},
         )
     return ApiToken(row["id"], row["email"], token_id, token)
+
+
+async def get_protocol(conn: Connection, clinic_id: UUID) -> Protocol:
+    row = await store.protocol(conn, clinic_id)
+    if row is None:
+        raise NotFound("no such clinic")
+    return to_struct(row, Protocol)
+
+
+async def change_protocol(
+    conn: Connection,
+    clinic_id: UUID,
+    who: CoordinatorPrincipal,
+    patch: ProtocolPatch,
+    now: datetime,
+) -> ProtocolChanged:
+    """Admins only. Every active patient's plan is redone in the background within a minute
+    (windows not yet open follow; opened and answered ones stay)."""
+    if who.role != "admin":
+        raise Forbidden("only the clinic's admins change its protocol")
+    values = {
+        name: value
+        for name in ProtocolPatch.__struct_fields__
+        if isinstance(value := getattr(patch, name), int)
+    }
+    async with conn.transaction():
+        row = await store.update_protocol(conn, clinic_id, values)
+        stale = await store.plans_stale(conn, clinic_id)
+        await audit.by_coordinator(
+            conn, who.coordinator_id, clinic_id, "clinic.protocol", now, detail=values
+        )
+        await store.wake_planner(conn)
+    return ProtocolChanged(to_struct(row, Protocol), stale)

@@ -39,6 +39,8 @@ HOUSEKEEPING_EVERY = timedelta(seconds=60)
 MAX_SLEEP = 60.0
 MAX_BACKOFF = timedelta(hours=1)
 MAX_TTL = 28 * 24 * 3600
+# Planning shares the loop with sending: at most this long per housekeeping pass.
+PLANNING_BUDGET = 10.0
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 WORDING = {
@@ -136,7 +138,7 @@ class Dispatcher:
         now = self.clock()
         if self._housekeeping_at is None or now >= self._housekeeping_at:
             missed = await schedule.mark_missed(self.pool, now)
-            planned = await schedule.extend_plans(self.pool, now)
+            planned = await schedule.extend_plans(self.pool, now, budget=PLANNING_BUDGET)
             if missed or planned:
                 log.info("dispatcher: %d windows missed, %d plans extended", missed, planned)
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
@@ -165,6 +167,10 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if payload == "replan":  # a clinic's protocol changed: redo its plans now
+            self._housekeeping_at = None
+            self._wake.set()
+            return
         try:
             due = float(str(payload))
         except ValueError:

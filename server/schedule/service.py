@@ -6,6 +6,7 @@ clinic's protocol) and, through ``extend_plans``, as the horizon rolls forward.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -112,16 +113,26 @@ async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> lis
     return await store.open_windows(conn, patient_id, now)
 
 
-async def extend_plans(pool: Pool, now: datetime, batch: int = 200) -> int:
-    """Replan active patients whose plans run short; safe with many processes at once."""
+async def extend_plans(pool: Pool, now: datetime, budget: float, batch: int = 200) -> int:
+    """Replan active patients whose plans run short (or were marked stale), for at most
+    ``budget`` seconds; safe with many processes at once."""
     done = 0
+    deadline = time.monotonic() + budget
     async with pool.acquire() as conn:
-        for patient_id in await store.stale_plans(conn, now + EXTEND_BEFORE, batch):
-            async with conn.transaction():
-                # Another process may have taken or finished this one meanwhile.
-                if await store.lock_if_stale(conn, patient_id, now + EXTEND_BEFORE):
-                    await replan(conn, patient_id, now)
-                    done += 1
+        while time.monotonic() < deadline:
+            candidates = await store.stale_plans(conn, now + EXTEND_BEFORE, batch)
+            progressed = False
+            for patient_id in candidates:
+                async with conn.transaction():
+                    # Another process may have taken or finished this one meanwhile.
+                    if await store.lock_if_stale(conn, patient_id, now + EXTEND_BEFORE):
+                        await replan(conn, patient_id, now)
+                        done += 1
+                        progressed = True
+                if time.monotonic() >= deadline:
+                    break
+            if len(candidates) < batch or not progressed:
+                break
     return done
 
 

@@ -19,3 +19,31 @@ from coordinator where email = $1 and disabled_at is null
 
 -- name: set_password :exec
 update coordinator set password_hash = $2 where id = $1
+
+-- name: protocol :one
+select daily_window_minutes, nudge_after_minutes, post_infusion_days, weekly_weekday,
+       weekly_window_minutes
+from clinic where id = $1
+
+-- name: update_protocol :one
+update clinic set
+    daily_window_minutes = coalesce($2, daily_window_minutes),
+    nudge_after_minutes = coalesce($3, nudge_after_minutes),
+    post_infusion_days = coalesce($4, post_infusion_days),
+    weekly_weekday = coalesce($5, weekly_weekday),
+    weekly_window_minutes = coalesce($6, weekly_window_minutes)
+where id = $1
+returning daily_window_minutes, nudge_after_minutes, post_infusion_days, weekly_weekday,
+          weekly_window_minutes
+
+-- name: plans_stale :scalar
+-- The clinic's plans are redone by the dispatchers' planner (each plan in its own transaction).
+with stale as (
+    update patient set planned_until = null
+    where clinic_id = $1 and status = 'active'
+    returning 1
+)
+select count(*) from stale
+
+-- name: wake_planner :exec
+select pg_notify('checkin_reminders', 'replan')
