@@ -22,6 +22,7 @@ from server.clinics import service as clinics
 from server.errors import DomainError, constraint_error
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
+from server.reminders import vapid
 from server.reminders.runtime import push_runtime
 from server.settings import Settings, SettingsError
 
@@ -45,7 +46,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, flag, None)
         if value is not None:
             env[flag.upper()] = str(value)
-    return Settings.from_env(env)
+    settings = Settings.from_env(env)
+    if settings.vapid_private_key:
+        vapid.parse_private_key(settings.vapid_private_key)  # a bad key stops us here
+    return settings
 
 
 def _database_url(settings: Settings, quiet: bool = False) -> str:

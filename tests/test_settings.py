@@ -37,6 +37,12 @@ def test_defaults_and_conversion() -> None:
         ({"PUBLIC_URL": "checkin.example.org"}, "PUBLIC_URL"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"DB_POOL_MIN_SIZE": "20", "DB_POOL_MAX_SIZE": "5"}, "DB_POOL_MIN_SIZE"),
+        ({"PUSH_ALLOWED_ORIGINS": "http://fcm.googleapis.com"}, "PUSH_ALLOWED_ORIGINS"),
+        ({"PUSH_ALLOWED_ORIGINS": "https://push.example.org/path"}, "PUSH_ALLOWED_ORIGINS"),
+        ({"PUSH_ALLOWED_ORIGINS": "https://*"}, "PUSH_ALLOWED_ORIGINS"),
+        ({"VAPID_SUBJECT": "ops@example.org"}, "VAPID_SUBJECT"),
+        ({"PUSH_LEASE_SECONDS": "0"}, "PUSH_LEASE_SECONDS"),
+        ({"DISPATCHER": "sometimes"}, "DISPATCHER"),
     ],
 )
 def test_wrong_values_name_the_variable(env: dict[str, str], named: str) -> None:
@@ -55,3 +61,24 @@ def test_server_refuses_to_start_with_a_bad_setting() -> None:
     )
     assert result.returncode == 2
     assert "PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_push_origins_default_to_the_browsers_push_services() -> None:
+    origins = Settings().push_origins
+    assert "https://fcm.googleapis.com" in origins and "https://web.push.apple.com" in origins
+    local = Settings.from_env({"PUSH_ALLOWED_ORIGINS": "http://127.0.0.1:9999, https://a.test"})
+    assert local.push_origins == ("http://127.0.0.1:9999", "https://a.test")
+
+
+@pytest.mark.parametrize("command", ["serve", "dispatch"])
+def test_a_bad_vapid_key_stops_the_start_naming_it(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", command],
+        cwd=ROOT,
+        env=clean_env(VAPID_PRIVATE_KEY="not-a-key", DATABASE_URL="postgresql://127.0.0.1:1/x"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "VAPID_PRIVATE_KEY" in result.stderr and "Traceback" not in result.stderr
