@@ -56,10 +56,10 @@ def postgres_processes() -> list[psutil.Process]:
 
 
 def start_fake(verify_every: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "tests.fakepush", "--port", "0"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakepush", "--port", "0", "--verify-every", str(verify_every)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [*command, "--verify-every", str(verify_every)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     if not line.startswith("READY "):
@@ -118,9 +118,11 @@ async def main() -> None:
     try:
         async with db.connection(url) as conn:
             await db.migrate(conn)
-        subscriptions = httpx.post(
-            f"{origin}/_control/subscribers", json={"count": args.patients}, timeout=120
-        ).json()["subscriptions"]
+        async with httpx.AsyncClient(timeout=120) as client:
+            made = await client.post(
+                f"{origin}/_control/subscribers", json={"count": args.patients}
+            )
+        subscriptions = made.json()["subscriptions"]
         later = datetime.now(UTC) + timedelta(hours=1)
         async with db.connection(url) as conn:
             ids = await seed.due_reminders(conn, subscriptions, later)
@@ -139,7 +141,7 @@ async def main() -> None:
         await asyncio.sleep(1.0)  # dispatchers listening
         tree = psutil.Process(server.process.pid)
         server_procs = [tree, *tree.children(recursive=True)]
-        httpx.post(f"{origin}/_control/reset")
+        await asyncio.to_thread(httpx.post, f"{origin}/_control/reset")
         fake_proc = [psutil.Process(fake.pid)]
         cpu_server, cpu_pg, cpu_fake = (
             cpu_of(server_procs),
@@ -153,11 +155,10 @@ async def main() -> None:
                 "update reminder set send_at = now(), next_attempt_at = now(),"
                 " expires_at = now() + interval '6 hours'"
             )
-        while stats(origin)["accepted"] < len(ids):
+        while (done := await asyncio.to_thread(stats, origin))["accepted"] < len(ids):
             if time.time() - wave_at > 300:
-                raise RuntimeError(f"wave not accepted after 300 s: {stats(origin)}")
+                raise RuntimeError(f"wave not accepted after 300 s: {done}")
             await asyncio.sleep(0.05)
-        done = stats(origin)
         used_server = cpu_of(server_procs) - cpu_server
         used_pg = cpu_of(postgres_processes()) - cpu_pg
         used_fake = cpu_of(fake_proc) - cpu_fake

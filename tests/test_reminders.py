@@ -427,3 +427,25 @@ async def test_only_one_manual_reminder_waits_at_a_time(
     assert datetime.fromisoformat(first.json()["send_at"]) > now() + timedelta(seconds=30)
     second = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
     assert second.status_code == 409 and "already waiting" in second.json()["message"]
+
+
+async def test_a_push_service_that_hangs_times_out_and_is_tried_again(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, push: FakePushService
+) -> None:
+    s = await subscribed_patient(pool, settings, http, push)
+    # The live server waits PUSH_TIMEOUT_SECONDS=2 for a push service.
+    push.script([Behaviour(201, stall=6)], token=s.subscriber)
+    queued = (
+        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+    ).json()
+
+    async def two_attempts() -> list[Any] | None:
+        rows = await pool.fetch(
+            "select status_code, error from push_attempt where reminder_id = $1 order by at",
+            uuid.UUID(queued["id"]),
+        )
+        return rows if len(rows) >= 2 else None
+
+    attempts = await eventually(two_attempts, within=20.0)
+    assert [(a["status_code"], a["error"]) for a in attempts] == [(None, "timeout"), (201, None)]
+    assert (await reminder(pool, queued["id"]))["status"] == "sent"
