@@ -88,6 +88,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     "services, like https://fcm.googleapis.com or https://*.notify.windows.com "
                     f"(got {origin!r})"
                 )
+        rounds = -(-self.push_batch_size // self.push_concurrency)
+        longest = self.push_timeout_seconds * rounds
+        if self.push_lease_seconds <= longest:
+            # A batch still being sent when its lease ran out would be sent again elsewhere.
+            raise SettingsError(
+                "PUSH_LEASE_SECONDS must be longer than a batch can take: PUSH_TIMEOUT_SECONDS "
+                f"x PUSH_BATCH_SIZE / PUSH_CONCURRENCY rounds = {longest:g} s"
+            )
         if self.vapid_subject is not None and not self.vapid_subject.startswith(
             ("mailto:", "https://")
         ):

@@ -42,6 +42,7 @@ def test_defaults_and_conversion() -> None:
         ({"PUSH_ALLOWED_ORIGINS": "https://*"}, "PUSH_ALLOWED_ORIGINS"),
         ({"VAPID_SUBJECT": "ops@example.org"}, "VAPID_SUBJECT"),
         ({"PUSH_LEASE_SECONDS": "0"}, "PUSH_LEASE_SECONDS"),
+        ({"PUSH_LEASE_SECONDS": "20", "PUSH_BATCH_SIZE": "300"}, "PUSH_LEASE_SECONDS"),
         ({"DISPATCHER": "sometimes"}, "DISPATCHER"),
     ],
 )
