@@ -153,9 +153,12 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
                 loop = asyncio.get_running_loop()
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(signum, stop.set)
-                await stop.wait()  # then the batch in flight is abandoned to its lease
+                await stop.wait()  # the batch in flight is settled on the way out
         finally:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except TimeoutError:
+                pool.terminate()
 
     asyncio.run(run())
 

@@ -212,3 +212,31 @@ async def test_everything_is_delivered_after_a_push_service_outage(
     finally:
         push.set_default(None)
         await conn.close()
+
+
+async def test_a_dispatcher_stopped_mid_batch_settles_it_first(
+    make_database: MakeDatabase, push: FakePushService, dispatchers: list[Dispatchers]
+) -> None:
+    url, conn, ids = await _fresh(make_database, push, 40)
+    try:
+        push.set_default(Behaviour(201, stall=1.0))
+        group = Dispatchers(url, push, PUSH_BATCH_SIZE="40", PUSH_CONCURRENCY="40")
+        dispatchers.append(group)
+        process = group.start()
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await conn.fetchval(
+            "select count(*) from reminder where status = 'sending' and id = any($1::uuid[])", ids
+        ):
+            assert asyncio.get_running_loop().time() < deadline, group.output()
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)  # a deploy
+        assert await asyncio.to_thread(process.wait, 20) == 0, group.output()
+        statuses = await conn.fetch(
+            "select status::text as status, count(*) from reminder where id = any($1::uuid[])"
+            " group by status",
+            ids,
+        )
+        assert {r["status"]: r["count"] for r in statuses} == {"sent": 40}
+    finally:
+        push.set_default(None)
+        await conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,14 @@ import pytest
 from server import db
 from server.schedule import service as schedule
 from server.settings import Settings
-from tests.factories import checkin_body, enrolled_patient, make_clinic, make_coordinator, now
+from tests.factories import (
+    checkin_body,
+    enrolled_patient,
+    make_clinic,
+    make_coordinator,
+    now,
+    open_window_now,
+)
 
 NY = ZoneInfo("America/New_York")
 
@@ -169,34 +176,31 @@ async def test_an_answered_window_is_never_issued_again(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     patient_id, auth, staff = await _setup(pool, settings, http, timezone="UTC")
-    # Today's window opens an hour ago.
-    opened = (now() - timedelta(hours=1)).strftime("%H:%M")
-    assert (
-        await http.patch("/api/me", json={"reminder_time": opened}, headers=auth)
-    ).status_code == 200
-    due = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
-    daily = next(d for d in due if d["questionnaire"]["code"] == "daily")
-    posted = await http.post("/api/checkins", json=checkin_body(), headers=auth)
+    due_id = await open_window_now(pool, patient_id)
+    day = await pool.fetchval("select local_date from checkin_due where id = $1", due_id)
+    posted = await http.post(
+        "/api/checkins", json=checkin_body() | {"due_id": str(due_id)}, headers=auth
+    )
     assert posted.status_code == 201
-    # Move the reminder time and schedule an infusion yesterday: the day's window stays answered.
+    # Move the reminder time and put an infusion on the day before: the answered day keeps
+    # its one window, neither moved nor joined by a post-infusion one.
     later = (now() + timedelta(hours=2)).strftime("%H:%M")
     assert (
         await http.patch("/api/me", json={"reminder_time": later}, headers=auth)
     ).status_code == 200
-    yesterday = (now() - timedelta(days=1)).isoformat()
+    infusion = datetime.combine(day - timedelta(days=1), time(12), tzinfo=UTC).isoformat()
     response = await http.post(
         f"/api/coordinator/patients/{patient_id}/infusions",
-        json={"scheduled_at": yesterday},
+        json={"scheduled_at": infusion},
         headers=staff,
     )
     assert response.status_code == 201
-    today = now().date()
     rows = await pool.fetch(
-        "select id, questionnaire, status::text as status from checkin_due"
+        "select id, status::text as status from checkin_due"
         " where patient_id = $1 and local_date = $2 and questionnaire <> 'weekly'",
-        patient_id, today,
+        patient_id, day,
     )  # fmt: skip
-    assert [(str(r["id"]), r["status"]) for r in rows] == [(daily["id"], "completed")]
+    assert [(r["id"], r["status"]) for r in rows] == [(due_id, "completed")]
 
 
 async def test_quiet_hours_move_waiting_reminders(

@@ -124,6 +124,8 @@ async def test_public_key_is_the_one_stored_for_every_process(
         ("https://evil.example.org/collect", "endpoint"),
         ("https://fcm.googleapis.com.evil.example.org/x", "endpoint"),
         ("https://user:pw@127.0.0.1/x", "endpoint"),
+        ("https://fcm.googleapis.com:/fcm/send/abc", "endpoint"),
+        ("https://fcm.googleapis.com:8443/fcm/send/abc", "endpoint"),
     ],
 )
 async def test_subscription_outside_the_allowed_push_services_is_refused(
@@ -211,7 +213,7 @@ async def test_nudge_reaches_the_phone_without_phi_and_opened_is_recorded(
     for phi in (s.display_name, "crps", "CRPS", "pain"):
         assert phi not in text
     assert delivery.urgency == "high"
-    assert delivery.topic == due_id.hex
+    assert delivery.topic == "checkin"  # one per patient: a newer reminder replaces an older
     closes = await pool.fetchval("select closes_at from checkin_due where id = $1", due_id)
     assert 0 < delivery.ttl <= (closes - now()).total_seconds() + 5
 
@@ -415,7 +417,8 @@ async def test_only_one_manual_reminder_waits_at_a_time(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient, push: FakePushService
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push, timezone="UTC")
-    # Quiet all day but one minute: the nudge waits for the quiet hours to end.
+    await open_window_now(pool, s.patient_id)  # open for 11 more hours
+    # Quiet from an hour ago until two minutes from now: the nudge waits for their end.
     clock = (now() + timedelta(minutes=2)).strftime("%H:%M")
     start = (now() - timedelta(hours=1)).strftime("%H:%M")
     patch = await http.patch(
@@ -423,10 +426,58 @@ async def test_only_one_manual_reminder_waits_at_a_time(
     )
     assert patch.status_code == 200, patch.text
     first = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    assert first.status_code == 202
+    assert first.status_code == 202, first.text
     assert datetime.fromisoformat(first.json()["send_at"]) > now() + timedelta(seconds=30)
     second = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
     assert second.status_code == 409 and "already waiting" in second.json()["message"]
+
+
+async def test_opened_counts_while_the_batch_is_still_being_settled(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, push: FakePushService
+) -> None:
+    s = await subscribed_patient(pool, settings, http, push)
+    due_id = await open_window_now(pool, s.patient_id)
+    # Claimed by a process that is still waiting on another of the patient's phones.
+    reminder_id = await pool.fetchval(
+        "insert into reminder (patient_id, due_id, kind, send_at, expires_at, status,"
+        " next_attempt_at, attempts, leased_by) values ($1, $2, 'manual', $3, $4, 'sending',"
+        " $4, 1, 'elsewhere') returning id",
+        s.patient_id, due_id, now(), now() + timedelta(hours=1),
+    )  # fmt: skip
+    response = await http.post(
+        "/api/push/opened", json={"reminder_id": str(reminder_id)}, headers=s.auth
+    )
+    assert response.status_code == 204, response.text
+    assert (await reminder(pool, reminder_id))["opened_at"] is not None
+
+
+async def test_a_subscription_that_cannot_work_fails_alone(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, push: FakePushService
+) -> None:
+    broken = await subscribed_patient(pool, settings, http, push)
+    # A key that is not a point on the curve (stored before keys were checked): nothing can
+    # be encrypted for it.
+    await pool.execute(
+        "update push_subscription set p256dh = $2 where patient_id = $1",
+        broken.patient_id, "B" + "A" * 86,
+    )  # fmt: skip
+    failed = (
+        await http.post(
+            f"/api/coordinator/patients/{broken.patient_id}/nudge", headers=broken.staff
+        )
+    ).json()
+    row = await eventually(
+        lambda: pool.fetchrow(
+            "select * from reminder where id = $1 and status = 'failed'", uuid.UUID(failed["id"])
+        )
+    )
+    assert row["final_reason"] == "subscription_gone"
+    # The dispatcher goes on with everyone else.
+    fine = await subscribed_patient(pool, settings, http, push)
+    queued = (
+        await http.post(f"/api/coordinator/patients/{fine.patient_id}/nudge", headers=fine.staff)
+    ).json()
+    assert (await delivered(push, fine.subscriber))[0].json["reminder_id"] == queued["id"]
 
 
 async def test_a_push_service_that_hangs_times_out_and_is_tried_again(

@@ -3,9 +3,11 @@
 Runs in every server process (and alone as ``checkin dispatch``). Processes share the work
 through the database: a batch is claimed with ``FOR UPDATE SKIP LOCKED`` and leased; a process
 that dies mid-batch leaves its lease to run out, and the batch is claimed again (so at most
-that batch can reach a phone twice; a Topic per window lets the push service collapse them).
+that batch can reach a phone twice; one Topic per patient lets the push service collapse
+them). Sends that could not start well before the lease ends are left for the next claim.
 Between batches it sleeps until the next reminder is due, woken early by NOTIFY when one is
 queued sooner. Once a minute it also marks closed windows missed and extends short plans.
+Nothing a database, a push service or a subscription does stops the loop.
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ import math
 import os
 import random
 import socket
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from server.db import Pool
+from server.db import Pool, to_struct
 from server.reminders import store
 from server.reminders.schemas import PushPayload
-from server.reminders.sender import Outcome, PushSender, origin_of
+from server.reminders.sender import Outcome, PushSender
 from server.schedule import service as schedule
+from server.schedule.plan import QuietHours, after_quiet_hours, in_quiet_hours
+from server.schedule.windows import zone
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,10 +40,19 @@ log = logging.getLogger(__name__)
 CHANNEL = "checkin_reminders"
 HOUSEKEEPING_EVERY = timedelta(seconds=60)
 MAX_SLEEP = 60.0
+# When due work is locked by another process, look again after this long, not at once.
+BUSY_RETRY = 0.1
 MAX_BACKOFF = timedelta(hours=1)
 MAX_TTL = 28 * 24 * 3600
+# A send that could not start before its lease ended is claimed again after this long.
+NOT_SENT_RETRY = 1.0
 # Planning shares the loop with sending: at most this long per housekeeping pass.
 PLANNING_BUDGET = 10.0
+# One Topic and one notification tag for all of a patient's reminders: a newer one replaces
+# an older one still waiting at the push service or on the lock screen (the app shows
+# everything that is due).
+TOPIC = "checkin"
+TAG = "checkin"
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 WORDING = {
@@ -59,27 +71,60 @@ WORDING = {
     },
 }
 
+
+class Claimed(msgspec.Struct, frozen=True):
+    """A reminder this process holds, with what decides whether and when it goes."""
+
+    id: UUID
+    patient_id: UUID
+    due_id: UUID | None
+    kind: str
+    expires_at: datetime
+    attempts: int
+    patient_status: str
+    reminders_paused_until: datetime | None
+    language: str
+    timezone: str
+    quiet_start: time | None
+    quiet_end: time | None
+    window_status: str | None
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return QuietHours(self.quiet_start, self.quiet_end)
+
+
+class Subscription(msgspec.Struct, frozen=True):
+    id: UUID
+    patient_id: UUID
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+class Tried(msgspec.Struct, frozen=True):
+    subscription: Subscription
+    at: datetime
+    outcome: Outcome
+
+
+# (reminder id, status, next attempt, sent at, reason) as store.finish writes them.
 Settled = tuple[UUID, str, datetime | None, datetime | None, str | None]
-Attempt = tuple[UUID, UUID | None, datetime, int | None, str | None, int]
 
 
-def payload_for(row: asyncpg.Record) -> PushPayload:
-    title, body = WORDING.get(row["language"], WORDING["en"])[row["kind"]]
-    due_id: UUID | None = row["due_id"]
+def payload_for(reminder: Claimed) -> PushPayload:
+    title, body = WORDING.get(reminder.language, WORDING["en"])[reminder.kind]
     return PushPayload(
         type="checkin_reminder",
-        reminder_id=row["id"],
-        due_id=due_id,
+        reminder_id=reminder.id,
+        due_id=reminder.due_id,
         title=title,
         body=body,
-        url=f"/app/#checkin/{due_id}" if due_id else "/app/",
-        tag=f"checkin-{due_id}" if due_id else "checkin",
+        url=f"/app/#checkin/{reminder.due_id}" if reminder.due_id else "/app/",
+        tag=TAG,
     )
-
-
-def topic_for(due_id: UUID | None) -> str:
-    """Repeats for one window replace each other at the push service while the phone is off."""
-    return due_id.hex if due_id else "checkin-nudge"
 
 
 def describe(outcome: Outcome) -> str:
@@ -108,60 +153,86 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._wake_at = math.inf
         self._housekeeping_at: datetime | None = None
-        self._cooldown: dict[str, float] = {}  # push service origin -> epoch it asked us to wait
+        self._stopping = False
         self._semaphore = asyncio.Semaphore(settings.push_concurrency)
 
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self, dsn: str) -> None:
-        """Dispatch until cancelled; database outages are waited out, never fatal."""
+        """Dispatch until ``stop()`` (after the batch in flight) or cancellation."""
         listener = asyncio.create_task(self._listen(dsn))
         failures = 0
         try:
-            while True:
+            while not self._stopping:
                 try:
-                    await self.work()
-                    await self._sleep_until_due()
+                    claimed = await self.work()
+                    if self._stopping:
+                        break
+                    await self._sleep_until_due(busy=claimed == 0)
                     failures = 0
-                except DB_ERRORS as exc:
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the loop outlives every failure; say which kind
                     failures += 1
-                    delay = min(30.0, 0.5 * 2**failures)
-                    log.warning("dispatcher: database unavailable (%s)", type(exc).__name__)
-                    await asyncio.sleep(delay * self.rng.uniform(0.5, 1.0))
+                    kind = "database unavailable" if isinstance(exc, DB_ERRORS) else "failed"
+                    log.warning("dispatcher: %s (%s)", kind, type(exc).__name__)
+                    delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * self.rng.uniform(0.5, 1.0)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
 
+    def stop(self) -> None:
+        """Finish the batch in flight, then return from ``run``."""
+        self._stopping = True
+        self._wake.set()
+
     async def work(self) -> int:
         """Housekeeping when it is time, then every batch that is due now."""
         now = self.clock()
         if self._housekeeping_at is None or now >= self._housekeeping_at:
-            missed = await schedule.mark_missed(self.pool, now)
-            planned = await schedule.extend_plans(self.pool, now, budget=PLANNING_BUDGET)
-            if missed or planned:
-                log.info("dispatcher: %d windows missed, %d plans extended", missed, planned)
+            # Set first: a NOTIFY asking for another pass during this one must not be lost.
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
+            await self._housekeeping(now)
         total = 0
-        while True:
+        while not self._stopping:
             count = await self.dispatch_batch(self.clock())
             total += count
             if count < self.settings.push_batch_size:
-                return total
+                break
+        return total
 
-    async def _sleep_until_due(self) -> None:
+    async def _housekeeping(self, now: datetime) -> None:
+        # A failure here is logged and leaves sending untouched.
+        try:
+            missed = await schedule.mark_missed(self.pool, now)
+            planned = await schedule.extend_plans(self.pool, now, budget=PLANNING_BUDGET)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("dispatcher: housekeeping failed (%s)", type(exc).__name__)
+            return
+        if missed or planned:
+            log.info("dispatcher: %d windows missed, %d plans extended", missed, planned)
+
+    async def _sleep_until_due(self, *, busy: bool) -> None:
         self._wake.clear()
         self._wake_at = math.inf  # a NOTIFY from now on may cut the sleep short
         async with self.pool.acquire() as conn:
             next_at = await store.next_attempt(conn)
-        now = self.clock()
-        wake = now.timestamp() + MAX_SLEEP
+        now = self.clock().timestamp()
+        wake = now + MAX_SLEEP
         if next_at is not None:
             wake = min(wake, next_at.timestamp())
         if self._housekeeping_at is not None:
             wake = min(wake, self._housekeeping_at.timestamp())
+        if busy:
+            # Due work we could not claim is held by another process: not a reason to spin.
+            wake = max(wake, now + BUSY_RETRY)
         self._wake_at = wake
-        timeout = wake - now.timestamp()
+        timeout = wake - now
         if timeout > 0 and not self._wake.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -205,55 +276,60 @@ class Dispatcher:
     async def dispatch_batch(self, now: datetime) -> int:
         """Claim, send and settle one batch; returns how many reminders were claimed."""
         lease_until = now + timedelta(seconds=self.settings.push_lease_seconds)
+        # A send must be able to finish before the lease runs out, or another process may
+        # claim and send the reminder too.
+        last_start = lease_until - timedelta(seconds=self.settings.push_timeout_seconds)
+        settled: list[Settled] = []
+        sendable: list[Claimed] = []
+        subscriptions: dict[UUID, list[Subscription]] = {}
         async with self.pool.acquire() as conn:
             rows = await store.claim(
                 conn, now, self.settings.push_batch_size, lease_until, self.worker
             )
             if not rows:
                 return 0
-            settled: list[Settled] = []
-            sendable = []
-            for row in rows:
-                verdict = self._verdict(row, now)
+            for reminder in (to_struct(row, Claimed) for row in rows):
+                verdict = self._verdict(reminder, now)
                 if verdict is None:
-                    sendable.append(row)
+                    sendable.append(reminder)
                 else:
-                    settled.append((row["id"], verdict[0], None, None, verdict[1]))
-            subscriptions: dict[UUID, list[asyncpg.Record]] = {}
+                    settled.append(verdict)
             if sendable:
-                patients = list({row["patient_id"] for row in sendable})
-                for sub in await store.subscriptions_of(conn, patients):
-                    subscriptions.setdefault(sub["patient_id"], []).append(sub)
+                patients = list({r.patient_id for r in sendable})
+                for row in await store.subscriptions_of(conn, patients):
+                    sub = to_struct(row, Subscription)
+                    subscriptions.setdefault(sub.patient_id, []).append(sub)
 
         jobs = []
-        for row in sendable:
-            subs = subscriptions.get(row["patient_id"], [])
+        for reminder in sendable:
+            subs = subscriptions.get(reminder.patient_id, [])
             if not subs:
-                settled.append((row["id"], "failed", None, None, "no_subscription"))
+                settled.append((reminder.id, "failed", None, None, "no_subscription"))
                 continue
-            data = msgspec.json.encode(payload_for(row))
-            ttl = min(MAX_TTL, max(0, int((row["expires_at"] - now).total_seconds())))
-            topic = topic_for(row["due_id"])
-            jobs.append((row, [(sub, self._send(sub, data, ttl, topic)) for sub in subs]))
+            data = msgspec.json.encode(payload_for(reminder))
+            ttl = min(MAX_TTL, max(0, int((reminder.expires_at - now).total_seconds())))
+            jobs.append(
+                (reminder, asyncio.gather(*(self._send(s, data, ttl, last_start) for s in subs)))
+            )
+        results = await asyncio.gather(*(job for _, job in jobs))
 
-        attempts: list[Attempt] = []
-        gone: list[UUID] = []
+        attempts: list[tuple[UUID, UUID, datetime, int | None, str | None, int]] = []
+        gone: list[tuple[UUID, str]] = []
         worked: list[UUID] = []
-        results = await asyncio.gather(
-            *(asyncio.gather(*(send for _, send in pairs)) for _, pairs in jobs)
-        )
         done_at = self.clock()
-        for (row, pairs), outcomes in zip(jobs, results, strict=True):
-            for (sub, _), outcome in zip(pairs, outcomes, strict=True):
+        for (reminder, _), tried in zip(jobs, results, strict=True):
+            for t in tried:
+                if t.outcome.error == "not_sent":
+                    continue  # never left this process: nothing to record
                 attempts.append(
-                    (row["id"], sub["id"], done_at, outcome.status_code, outcome.error,
-                     outcome.duration_ms)
+                    (reminder.id, t.subscription.id, t.at, t.outcome.status_code,
+                     t.outcome.error, t.outcome.duration_ms)
                 )  # fmt: skip
-                if outcome.gone:
-                    gone.append(sub["id"])
-                elif outcome.accepted:
-                    worked.append(sub["id"])
-            settled.append(self._settle(row, outcomes, done_at))
+                if t.outcome.gone:
+                    gone.append((t.subscription.id, t.subscription.endpoint))
+                elif t.outcome.accepted:
+                    worked.append(t.subscription.id)
+            settled.append(self._settle(reminder, [t.outcome for t in tried], done_at))
 
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record_attempts(conn, attempts)
@@ -262,56 +338,65 @@ class Dispatcher:
             await store.finish(conn, self.worker, settled)
         return len(rows)
 
-    def _verdict(self, row: asyncpg.Record, now: datetime) -> tuple[str, str] | None:
-        """Why a claimed reminder must not go out any more, or None to send it."""
-        if row["patient_status"] != "active":
-            return ("cancelled", "patient_not_active")
-        paused = row["reminders_paused_until"]
+    def _verdict(self, reminder: Claimed, now: datetime) -> Settled | None:
+        """How a claimed reminder is settled without sending, or None to send it now."""
+        rid = reminder.id
+        if reminder.patient_status != "active":
+            return (rid, "cancelled", None, None, "patient_not_active")
+        paused = reminder.reminders_paused_until
         if paused is not None and paused > now:
-            return ("cancelled", "paused")
-        window = row["window_status"]
-        if window == "completed":
-            return ("cancelled", "answered")
-        if window == "cancelled":
-            return ("cancelled", "window_cancelled")
-        if window == "missed" or row["expires_at"] <= now:
-            return ("expired", "window_closed")
+            return (rid, "cancelled", None, None, "paused")
+        if reminder.window_status == "completed":
+            return (rid, "cancelled", None, None, "answered")
+        if reminder.window_status == "cancelled":
+            return (rid, "cancelled", None, None, "window_cancelled")
+        if reminder.window_status == "missed" or reminder.expires_at <= now:
+            return (rid, "expired", None, None, "window_closed")
+        quiet = reminder.quiet
+        tz = zone(reminder.timezone)
+        if quiet is not None and in_quiet_hours(now, quiet, tz):
+            # Due again (a retry, a lease that ran out) while the patient sleeps: wait.
+            after = after_quiet_hours(now, quiet, tz)
+            if after >= reminder.expires_at:
+                return (rid, "expired", None, None, "quiet_hours")
+            return (rid, "pending", after, None, "quiet_hours")
         return None
 
-    async def _send(self, sub: asyncpg.Record, data: bytes, ttl: int, topic: str) -> Outcome:
-        endpoint: str = sub["endpoint"]
-        origin = origin_of(endpoint)
-        wall = time.time()
-        cooling = self._cooldown.get(origin, 0.0) - wall
-        if cooling > 0:
-            return Outcome(error="cooldown", retry_after=cooling)
+    async def _send(self, sub: Subscription, data: bytes, ttl: int, last_start: datetime) -> Tried:
         async with self._semaphore:
+            at = self.clock()
+            if at > last_start:
+                return Tried(sub, at, Outcome(error="not_sent"))
             outcome = await self.sender.send(
-                endpoint, sub["p256dh"], sub["auth"], data, ttl=ttl, topic=topic, now=wall
-            )
-        if outcome.status_code == 429:
-            # The whole service asked us to slow down, not just this subscription.
-            wait = outcome.retry_after if outcome.retry_after is not None else 60.0
-            self._cooldown[origin] = max(self._cooldown.get(origin, 0.0), wall + wait)
-        return outcome
+                sub.endpoint, sub.p256dh, sub.auth, data, ttl=ttl, topic=TOPIC,
+                now=at.timestamp(),
+            )  # fmt: skip
+        return Tried(sub, at, outcome)
 
-    def _settle(self, row: asyncpg.Record, outcomes: list[Outcome], now: datetime) -> Settled:
-        reminder_id: UUID = row["id"]
+    def _settle(self, reminder: Claimed, outcomes: list[Outcome], now: datetime) -> Settled:
+        rid = reminder.id
         if any(o.accepted for o in outcomes):
-            return (reminder_id, "sent", None, now, None)
+            return (rid, "sent", None, now, None)
         if all(o.gone for o in outcomes):
-            return (reminder_id, "failed", None, None, "subscription_gone")
-        retry = [o for o in outcomes if o.retryable or o.error == "cooldown"]
-        last = describe(outcomes[-1])
+            return (rid, "failed", None, None, "subscription_gone")
+        retry = [o for o in outcomes if o.retryable]
+        tried = [o for o in outcomes if o.error != "not_sent"]
+        last = describe(tried[-1]) if tried else "not sent before the lease ended"
         if not retry:
             refused = next(o for o in outcomes if not o.gone)
-            return (reminder_id, "failed", None, None, f"refused: {describe(refused)}")
-        if row["attempts"] >= self.settings.push_max_attempts:
-            return (reminder_id, "failed", None, None, f"gave up after {row['attempts']}: {last}")
-        base = self.settings.push_retry_base_seconds * 2 ** (row["attempts"] - 1)
+            return (rid, "failed", None, None, f"refused: {describe(refused)}")
+        if tried and reminder.attempts >= self.settings.push_max_attempts:
+            return (rid, "failed", None, None, f"gave up after {reminder.attempts}: {last}")
+        doublings = min(max(reminder.attempts - 1, 0), 30)
+        base = self.settings.push_retry_base_seconds * 2**doublings
         delay = min(MAX_BACKOFF.total_seconds(), base) * self.rng.uniform(0.5, 1.0)
+        if not tried:
+            delay = NOT_SENT_RETRY  # nothing went out: claim it again soon
         asked = max((o.retry_after or 0.0) for o in retry)
-        next_at = now + timedelta(seconds=max(delay, min(asked, MAX_BACKOFF.total_seconds())))
-        if next_at >= row["expires_at"]:
-            return (reminder_id, "expired", None, None, f"window_closed: {last}")
-        return (reminder_id, "pending", next_at, None, last)
+        next_at = now + timedelta(seconds=max(delay, asked))
+        quiet = reminder.quiet
+        if quiet is not None:
+            next_at = after_quiet_hours(next_at, quiet, zone(reminder.timezone))
+        if next_at >= reminder.expires_at:
+            return (rid, "expired", None, None, f"window_closed: {last}")
+        return (rid, "pending", next_at, None, last)

@@ -45,7 +45,9 @@ async def push_runtime(
         try:
             yield PushRuntime(signer.public_key, sender, dispatcher)
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if dispatcher is not None and task is not None:
+                # Let the batch in flight settle (a restart then repeats nothing); a batch
+                # that cannot finish in time is left to its lease.
+                dispatcher.stop()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, settings.push_lease_seconds)

@@ -1,7 +1,11 @@
-"""Web Push over one shared aiohttp session: encryption by pywebpush, VAPID header cached.
+"""Web Push over one shared aiohttp session: pywebpush encrypts, the VAPID header is cached.
 
-``send`` never raises for what a push service or the network does; it returns an ``Outcome``
-that the dispatcher turns into the reminder's next state.
+The message is encrypted with pywebpush's ``WebPusher.encode`` (RFC 8291, aes128gcm) and posted
+here rather than through ``WebPusher.send_async``: that one decodes every answer body as text,
+and a push service's error page in an odd charset would then look like a broken subscription.
+
+``send`` never raises for what a subscription, a push service or the network does; it returns
+an ``Outcome`` that the dispatcher turns into the reminder's next state.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from server.reminders.vapid import VapidSigner
 
 # Base64url, at most 32 characters (RFC 8030 section 5.4).
 TOPIC_MAX = 32
+# A Retry-After longer than this is not believed.
+MAX_RETRY_AFTER = 3600.0
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -40,26 +46,30 @@ class Outcome(msgspec.Struct, frozen=True):
     def retryable(self) -> bool:
         """Worth another try later: the service is busy or down, or the network failed."""
         if self.status_code is None:
-            return self.error in ("timeout", "connection")
+            return self.error in ("timeout", "connection", "not_sent")
         return self.status_code == 429 or self.status_code >= 500
 
 
 def origin_of(endpoint: str) -> str:
+    """The push service's origin, as its VAPID ``aud`` claim must name it."""
     parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), at most
+    an hour; None when absent or unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+        seconds = float(value) if value.isascii() and value.isdigit() else None
+        if seconds is None:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+    except (TypeError, ValueError, OverflowError):
         return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 class PushSender:
@@ -91,39 +101,34 @@ class PushSender:
         now: float,
     ) -> Outcome:
         assert self._session is not None, "use the sender as an async context manager"
+        started = time.perf_counter()
+        try:
+            pusher = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
+            body = pusher.encode(data, "aes128gcm")["body"]
+            authorization = self.signer.authorization(origin_of(endpoint), now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keys or an address pywebpush / py_vapid cannot use: never will
+            return Outcome(error="invalid_subscription", duration_ms=_since(started))
         headers = {
-            "Authorization": self.signer.authorization(origin_of(endpoint), now),
+            "Authorization": authorization,
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(ttl),
             "Urgency": "high",
         }
         if topic:
             headers["Topic"] = topic[:TOPIC_MAX]
-        started = time.perf_counter()
         try:
-            pusher = WebPusher(
-                {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
-                aiohttp_session=self._session,
-            )
-            response = await pusher.send_async(
-                data,
-                headers=headers,
-                ttl=ttl,
-                content_encoding="aes128gcm",
-                timeout=self.timeout,
-            )
+            async with self._session.post(endpoint, data=body, headers=headers) as response:
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+                await response.read()  # drain, so the connection is reused
         except TimeoutError:
             return Outcome(error="timeout", duration_ms=_since(started))
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientError, OSError, UnicodeError, ValueError):
             return Outcome(error="connection", duration_ms=_since(started))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # keys that pywebpush cannot use: this subscription cannot work
-            return Outcome(error="invalid_subscription", duration_ms=_since(started))
-        assert isinstance(response, aiohttp.ClientResponse)
-        return Outcome(
-            status_code=response.status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
-            duration_ms=_since(started),
-        )
+        return Outcome(status_code=status, retry_after=retry_after, duration_ms=_since(started))
 
 
 def _since(started: float) -> int:

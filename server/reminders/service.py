@@ -39,16 +39,18 @@ def origin_allowed(endpoint: str, allowed: tuple[str, ...]) -> bool:
         port = parts.port
     except ValueError:
         return False
-    if parts.username or parts.password or not parts.hostname:
+    host = parts.hostname
+    # Nothing but host[:port] in the authority: no credentials, no empty or odd port.
+    if not host or parts.netloc.lower() not in (host, f"{host}:{port}"):
         return False
     for origin in allowed:
         expected = urlsplit(origin)
         if expected.scheme != parts.scheme or expected.port != port:
             continue
-        host = expected.hostname or ""
-        if host.startswith("*.") and parts.hostname.endswith(host[1:]):
+        wanted = expected.hostname or ""
+        if wanted.startswith("*.") and host.endswith(wanted[1:]):
             return True
-        if parts.hostname == host:
+        if host == wanted:
             return True
     return False
 

@@ -34,7 +34,7 @@ async def finish(
 
 async def record_attempts(
     conn: Connection,
-    attempts: list[tuple[UUID, UUID | None, datetime, int | None, str | None, int]],
+    attempts: list[tuple[UUID, UUID, datetime, int | None, str | None, int]],
 ) -> None:
     if not attempts:
         return
@@ -42,9 +42,12 @@ async def record_attempts(
     await conn.execute(q("reminders.record_attempts"), *columns)
 
 
-async def drop_subscriptions(conn: Connection, ids: list[UUID]) -> None:
-    if ids:
-        await conn.execute(q("reminders.drop_subscriptions"), ids)
+async def drop_subscriptions(conn: Connection, gone: list[tuple[UUID, str]]) -> None:
+    """Delete (subscription id, endpoint) pairs a push service called gone."""
+    if gone:
+        await conn.execute(
+            q("reminders.drop_subscriptions"), [g[0] for g in gone], [g[1] for g in gone]
+        )
 
 
 async def subscriptions_worked(conn: Connection, ids: list[UUID], now: datetime) -> None:

@@ -101,7 +101,6 @@ create table reminder (
         (status in ('pending', 'sending')) = (next_attempt_at is not null)
     ),
     constraint reminder_sent_has_time check ((status = 'sent') = (sent_at is not null)),
-    constraint reminder_opened_after_sent check (opened_at is null or sent_at is not null),
     constraint reminder_window_kinds check (kind = 'manual' or due_id is not null)
 );
 -- One opening and one nudge per window; one manual reminder waiting per patient.

@@ -21,7 +21,7 @@ from ready, patient p
 where r.id = ready.id and p.id = r.patient_id
 returning r.id, r.patient_id, r.due_id, r.kind::text as kind, r.expires_at, r.attempts,
           p.status::text as patient_status, p.reminders_paused_until,
-          p.language::text as language,
+          p.language::text as language, p.timezone, p.quiet_start, p.quiet_end,
           (select d.status::text from checkin_due d where d.id = r.due_id) as window_status
 
 -- name: subscriptions_of :many
@@ -44,7 +44,10 @@ insert into push_attempt (reminder_id, subscription_id, at, status_code, error, 
 select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::text[], $6::int[])
 
 -- name: drop_subscriptions :exec
-delete from push_subscription where id = any($1::uuid[])
+-- Only if still at the endpoint that answered "gone" (a browser may have renewed it since).
+delete from push_subscription s
+using unnest($1::uuid[], $2::text[]) as g(id, endpoint)
+where s.id = g.id and s.endpoint = g.endpoint
 
 -- name: subscriptions_worked :exec
 update push_subscription set last_success_at = $2 where id = any($1::uuid[])
@@ -72,9 +75,15 @@ delete from push_subscription where device_id = $1
 select exists (select 1 from push_subscription where patient_id = $1)
 
 -- name: opened :scalar
-update reminder set opened_at = coalesce(opened_at, $3)
-where id = $1 and patient_id = $2 and status in ('sending', 'sent')
-returning id
+-- A notification can be tapped before its batch is settled, or after a check-in settled the
+-- reminder otherwise: what counts is that a push service accepted it.
+update reminder r set opened_at = coalesce(r.opened_at, $3)
+where r.id = $1 and r.patient_id = $2
+  and (r.status = 'sent'
+       or exists (select 1 from push_attempt a
+                  where a.reminder_id = r.id and a.status_code between 200 and 299)
+       or r.status = 'sending')
+returning r.id
 
 -- name: nudge_target :one
 select p.status::text as status, p.reminders_paused_until, p.timezone, p.quiet_start, p.quiet_end,
