@@ -8,8 +8,9 @@ same wave sent by a plain loop of `pywebpush.webpush()` for comparison.
 
     python bench/reminder_wave.py [--patients 10000] [--workers 2] [--loop-sample 2000]
 
-Uses TEST_DATABASE_URL or DATABASE_URL (a maintenance URL of a cluster) when set, otherwise the
-embedded PostgreSQL in .data/bench-pg.
+PUSH_* settings in the environment (PUSH_BATCH_SIZE, PUSH_CONCURRENCY, ...) are handed to the
+server, to try other values. Uses TEST_DATABASE_URL or DATABASE_URL (a maintenance URL of a
+cluster) when set, otherwise the embedded PostgreSQL in .data/bench-pg.
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ async def main() -> None:
             WORKERS=str(args.workers),
             LOG_LEVEL="warning",
             PUSH_ALLOWED_ORIGINS=origin,
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k.startswith("PUSH_") and k != "PUSH_ALLOWED_ORIGINS"
+            },
         )
         server = ServerProcess([sys.executable, "-m", "server", "serve"], env, port)
         server.wait_healthy()
