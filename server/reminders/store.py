@@ -28,6 +28,9 @@ async def finish(
     """Write (id, status, next_attempt_at, sent_at, reason) for reminders this worker holds."""
     if not settled:
         return
+    # Rows locked in one order by every writer (see also the sweep and the check-in trigger,
+    # which take one window's reminders at a time) keep deadlocks rare.
+    settled = sorted(settled, key=lambda s: s[0])
     ids, statuses, next_at, sent_at, reasons = (list(c) for c in zip(*settled, strict=True))
     await conn.execute(q("reminders.finish"), ids, statuses, next_at, sent_at, reasons, worker)
 
