@@ -1,0 +1,301 @@
+"""The installable, offline-safe patient app in real Chromium: taps, offline outbox, manifest
+and service worker. Screenshots of each screen (390x844) go to tests/e2e/artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from server import db
+from server.patients.schemas import PatientCreated
+from server.settings import Settings
+from tests.factories import make_clinic, make_patient
+from tests.live import ServerProcess
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PHONE = {"width": 390, "height": 844}
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+async def patient_with_daily_due(
+    pool: db.Pool, settings: Settings, **fields: Any
+) -> PatientCreated:
+    zone = "Europe/London"
+    local = datetime.now(ZoneInfo(zone)) - timedelta(hours=1)
+    clinic = await make_clinic(pool)
+    created = await make_patient(
+        pool, settings, clinic.id, timezone=zone, reminder_time=f"{local:%H:%M}", **fields
+    )
+    await pool.execute(
+        "update patient set created_at = now() - interval '1 day' where id = $1", created.patient_id
+    )
+    return created
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+class Taps:
+    """Every tap the patient makes goes through here, so the test can count them."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.count = 0
+
+    async def answer(self, question: str, value: int) -> None:
+        group = self.page.get_by_role("group", name=question)
+        await group.get_by_role("button", name=str(value), exact=True).click()
+        self.count += 1
+
+    async def button(self, name: str) -> None:
+        await self.page.get_by_role("button", name=name, exact=True).click()
+        self.count += 1
+
+
+DAILY = [
+    ("How bad is your pain right now?", 7),
+    ("Over the last 24 hours, how bad was your pain on average?", 6),
+    ("How tired do you feel right now?", 4),
+    ("How well did you sleep last night?", 3),
+]
+
+
+async def phone(browser: Browser, **options: Any) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=1, **options)
+    return context, await context.new_page()
+
+
+async def test_daily_checkin_in_six_taps_or_fewer(
+    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+) -> None:
+    created = await patient_with_daily_due(pool, settings, display_name="Ana")
+    context, page = await phone(browser)
+    await page.goto(created.enrollment_link)
+    await expect(page.get_by_role("status")).to_contain_text("Hello Ana")
+    taps = Taps(page)
+    first = page.get_by_role("heading", name=DAILY[0][0])
+    await expect(first).to_be_focused()
+    await expect(page.get_by_text("Question 1 of 4")).to_be_visible()
+    await shot(page, "01-question")
+    # Eleven buttons of at least 48x48 px, with the words at both ends, and no slider.
+    group = page.get_by_role("group", name=DAILY[0][0])
+    buttons = group.get_by_role("button")
+    await expect(buttons).to_have_count(11)
+    for index in range(11):
+        box = await buttons.nth(index).bounding_box()
+        assert box is not None and box["width"] >= 48 and box["height"] >= 48, box
+    await expect(group.get_by_text("0 = No pain")).to_be_visible()
+    await expect(group.get_by_text("10 = Worst pain imaginable")).to_be_visible()
+    assert await page.locator("input[type=range], [role=slider]").count() == 0
+
+    # Answer two, go back, change the second answer.
+    await taps.answer(*DAILY[0])
+    await taps.answer(DAILY[1][0], 2)
+    await expect(page.get_by_role("heading", name=DAILY[2][0])).to_be_focused()
+    await page.get_by_role("button", name="Back").click()
+    await expect(
+        page.get_by_role("group", name=DAILY[1][0]).get_by_role("button", name="2", exact=True)
+    ).to_have_attribute("aria-pressed", "true")
+    taps.count -= 1  # the detour is not part of the shortest path
+    await taps.answer(*DAILY[1])
+    await taps.answer(*DAILY[2])
+    await taps.answer(*DAILY[3])
+    await expect(page.get_by_role("heading", name="Check your answers")).to_be_focused()
+    await shot(page, "02-review")
+    await taps.button("Send")
+    await expect(page.get_by_role("status")).to_contain_text("saved")
+    await expect(page.get_by_text("Your next check-in is tomorrow at")).to_be_visible()
+    await shot(page, "03-done")
+    assert taps.count <= 6, taps.count
+    row = await pool.fetchrow(
+        "select c.answers, c.questionnaire_version from checkin c where c.patient_id = $1",
+        created.patient_id,
+    )
+    assert row["answers"] == {"pain_now": 7, "pain_avg_24h": 6, "fatigue": 4, "sleep_quality": 3}
+    await context.close()
+
+
+async def test_offline_checkin_is_kept_and_stored_once(
+    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+) -> None:
+    created = await patient_with_daily_due(pool, settings, display_name="Luis", language="es")
+    context, page = await phone(browser)
+    await page.goto(created.enrollment_link)
+    await expect(page.get_by_role("status")).to_contain_text("Hola, Luis")
+    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+    await context.set_offline(True)
+    for question, value in [
+        ("¿Cuánto dolor tiene ahora mismo?", 5),
+        ("En las últimas 24 horas, ¿cuánto dolor tuvo en promedio?", 5),
+        ("¿Qué tan cansado/a se siente ahora?", 5),
+        ("¿Qué tan bien durmió anoche?", 5),
+    ]:
+        await (
+            page.get_by_role("group", name=question)
+            .get_by_role("button", name=str(value), exact=True)
+            .click()
+        )
+    await page.get_by_role("button", name="Enviar", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("Guardado en este teléfono")
+    await expect(page.locator("#outbox")).to_contain_text("1 registro(s) esperando")
+    await shot(page, "04-offline-waiting")
+
+    # The shell comes from the service worker; the answers from IndexedDB.
+    await page.reload()
+    await expect(page.locator("#outbox")).to_contain_text("1 registro(s) esperando")
+    await expect(page.get_by_role("status")).to_contain_text("No hay nada pendiente")
+
+    await context.set_offline(False)
+    await page.evaluate("dispatchEvent(new Event('online'))")
+    await expect(page.locator("#outbox")).to_contain_text("Todos los registros se enviaron")
+    await page.reload()
+    await page.wait_for_load_state("networkidle")
+    count = await pool.fetchval(
+        "select count(*) from checkin where patient_id = $1", created.patient_id
+    )
+    assert count == 1
+    await context.close()
+
+
+async def test_manifest_and_service_worker_make_it_installable(
+    browser: Browser, server: ServerProcess
+) -> None:
+    context, page = await phone(browser)
+    await page.goto(f"{server.url}/app/")
+    await expect(page.get_by_label("Your code from the clinic")).to_be_visible()
+    await shot(page, "00-enroll")
+    result = await page.evaluate(
+        """async () => {
+        const link = document.querySelector('link[rel=manifest]');
+        const response = await fetch(link.href);
+        const manifest = await response.json();
+        const registration = await navigator.serviceWorker.ready;
+        const icons = [];
+        for (const icon of manifest.icons) {
+            const blob = await (await fetch(new URL(icon.src, link.href))).blob();
+            const bitmap = await createImageBitmap(blob);
+            icons.push({sizes: icon.sizes, purpose: icon.purpose, type: blob.type,
+                        size: `${bitmap.width}x${bitmap.height}`});
+        }
+        return {contentType: response.headers.get('content-type'), manifest, icons,
+                scope: registration.scope, active: registration.active?.state,
+                scriptURL: registration.active?.scriptURL,
+                apple: document.querySelector('link[rel=apple-touch-icon]')?.href,
+                theme: document.querySelector('meta[name=theme-color]')?.content};
+    }"""
+    )
+    manifest = result["manifest"]
+    assert result["contentType"].startswith("application/manifest+json")
+    assert manifest["display"] == "standalone"
+    assert manifest["start_url"] == "/app/" and manifest["scope"] == "/app/"
+    assert manifest["name"] and manifest["short_name"]
+    assert manifest["theme_color"] == result["theme"] and manifest["background_color"]
+    assert result["scope"] == f"{server.url}/app/"
+    assert result["active"] == "activated"
+    assert result["scriptURL"] == f"{server.url}/app/sw.js"
+    assert result["apple"] == f"{server.url}/app/icons/apple-touch-icon.png"
+    for icon in result["icons"]:
+        assert icon["size"] == icon["sizes"] and icon["type"] == "image/png"
+    assert {(i["sizes"], i["purpose"]) for i in result["icons"]} >= {
+        ("192x192", "any"),
+        ("512x512", "any"),
+        ("512x512", "maskable"),
+    }
+    # Chromium's own installability check, through the DevTools protocol.
+    cdp = await context.new_cdp_session(page)
+    errors = await cdp.send("Page.getInstallabilityErrors")
+    # Playwright's contexts are incognito, which alone keeps Chromium from offering to install.
+    reasons = {e["errorId"] for e in errors["installabilityErrors"]} - {"in-incognito"}
+    assert reasons == set()
+    await context.close()
+
+
+async def test_iphone_in_safari_is_sent_to_the_home_screen_before_using_the_code(
+    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+) -> None:
+    created = await patient_with_daily_due(pool, settings, display_name="Mia")
+    context, page = await phone(browser, user_agent=IPHONE_UA, is_mobile=True, has_touch=True)
+    await page.goto(created.enrollment_link)
+    await expect(
+        page.get_by_role("heading", name="Add this app to your home screen")
+    ).to_be_focused()
+    await expect(page.get_by_text("Add to Home Screen")).to_be_visible()
+    await expect(page.get_by_text(created.enrollment_code, exact=True)).to_be_visible()
+    await shot(page, "05-install-iphone")
+    # The code is still unused, so the installed app can take it.
+    used = await pool.fetchval(
+        "select count(*) from device where patient_id = $1", created.patient_id
+    )
+    assert used == 0
+    await page.get_by_role("button", name="Use it in the browser instead").click()
+    await expect(page.get_by_role("status")).to_contain_text("Hello Mia")
+    await context.close()
+
+
+async def test_push_message_shows_the_notification(
+    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+) -> None:
+    created = await patient_with_daily_due(pool, settings, display_name="Sam")
+    context, page = await phone(browser)
+    await context.grant_permissions(["notifications"], origin=server.url)
+    await page.goto(created.enrollment_link)
+    await expect(page.get_by_role("status")).to_contain_text("Hello Sam")
+    await page.evaluate("navigator.serviceWorker.ready")
+    cdp = await context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    scope = f"{server.url}/app/"
+    deadline = asyncio.get_running_loop().time() + 10
+    while not any(r["scopeURL"] == scope for r in registrations):
+        assert asyncio.get_running_loop().time() < deadline, registrations
+        await asyncio.sleep(0.05)
+    registration = next(r for r in registrations if r["scopeURL"] == scope)
+    due_id = "00000000-0000-4000-8000-000000000001"
+    reminder_id = "00000000-0000-4000-8000-000000000002"
+    payload = {
+        "type": "checkin_reminder",
+        "reminder_id": reminder_id,
+        "due_id": due_id,
+        "title": "Time for your check-in",
+        "body": "It takes under a minute.",
+        "url": f"/app/#checkin/{due_id}",
+        "tag": "checkin",
+    }
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": server.url,
+            "registrationId": registration["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
+    shown = await page.wait_for_function(
+        """async () => {
+        const registration = await navigator.serviceWorker.ready;
+        const [n] = await registration.getNotifications({tag: 'checkin'});
+        return n ? {title: n.title, body: n.body, data: n.data} : null;
+    }"""
+    )
+    notification = await shown.json_value()
+    assert notification == {
+        "title": "Time for your check-in",
+        "body": "It takes under a minute.",
+        "data": {"url": f"/app/#checkin/{due_id}", "reminder_id": reminder_id},
+    }
+    await context.close()
