@@ -1,5 +1,5 @@
 // Service worker for /app/: the app shell from a versioned cache, the API always from the network.
-const VERSION = "2025-11-26.1";
+const VERSION = "2026-11-26.2";
 const CACHE = `shell-${VERSION}`;
 const SHELL = [
   "/app/",

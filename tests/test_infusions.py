@@ -60,7 +60,13 @@ async def _windows(pool: db.Pool, patient_id: uuid.UUID) -> dict[date, dict[str,
 async def test_enrollment_plans_fourteen_days_of_windows_with_reminders(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    patient_id, _, _ = await _setup(pool, settings, http)
+    patient_id, auth, _ = await _setup(pool, settings, http)
+    due = (await http.get("/api/checkins/due", headers=auth)).json()
+    soonest = await pool.fetchval(
+        "select min(opens_at) from checkin_due where patient_id = $1 and opens_at > now()",
+        patient_id,
+    )
+    assert datetime.fromisoformat(due["next_opens_at"]) == soonest
     windows = await _windows(pool, patient_id)
     for offset in range(1, 15):
         window = windows[_local_day(offset)]

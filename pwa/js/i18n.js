@@ -28,6 +28,7 @@ const STRINGS = {
     thanks: "Thank you",
     next_due_open: "Another check-in is open now: {title}.",
     next_due_tomorrow: "Your next check-in is tomorrow at {time}.",
+    next_due_at: "Your next check-in opens {day} at {time}.",
     start_next: "Start {title}",
     home: "Done",
     waiting: "{n} check-in(s) waiting to send.",
@@ -76,6 +77,7 @@ const STRINGS = {
     thanks: "Gracias",
     next_due_open: "Hay otro registro abierto ahora: {title}.",
     next_due_tomorrow: "Su próximo registro es mañana a las {time}.",
+    next_due_at: "Su próximo registro se abre el {day} a las {time}.",
     start_next: "Empezar {title}",
     home: "Listo",
     waiting: "{n} registro(s) esperando para enviarse.",
@@ -112,6 +114,10 @@ export function currentLanguage() {
 export function t(key, vars = {}) {
   const text = STRINGS[language][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export function day(date) {
+  return new Intl.DateTimeFormat(language, { weekday: "long", month: "long", day: "numeric" }).format(date);
 }
 
 export function clock(date) {

@@ -50,3 +50,5 @@ class DueCheckin(msgspec.Struct, frozen=True):
 
 class DueList(msgspec.Struct, frozen=True):
     items: list[DueCheckin]
+    # When the next planned window opens (for "your next check-in is ..."), if one is planned.
+    next_opens_at: datetime | None = None

@@ -139,6 +139,7 @@ async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
         language = patient["language"]
         await schedule.ensure_planned(conn, patient_id, patient["planned_until"], now)
         rows = await schedule.open_windows(conn, patient_id, now)
+        next_opens_at = await schedule.next_opening(conn, patient_id, now)
     questionnaires = registry()
     items = []
     for row in rows:
@@ -152,7 +153,7 @@ async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
                     questionnaire=localized(questionnaire, language, patient["condition"]),
                 )
             )
-    return DueList(items)
+    return DueList(items, next_opens_at)
 
 
 async def history_for_staff(

@@ -113,6 +113,10 @@ async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> lis
     return await store.open_windows(conn, patient_id, now)
 
 
+async def next_opening(conn: Connection, patient_id: UUID, now: datetime) -> datetime | None:
+    return await store.next_opening(conn, patient_id, now)
+
+
 async def extend_plans(pool: Pool, now: datetime, budget: float, batch: int = 200) -> int:
     """Replan active patients whose plans run short (or were marked stale), for at most
     ``budget`` seconds; safe with many processes at once."""

@@ -100,6 +100,11 @@ async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> lis
     return await conn.fetch(q("schedule.open_windows"), patient_id, now)
 
 
+async def next_opening(conn: Connection, patient_id: UUID, now: datetime) -> datetime | None:
+    at: datetime | None = await conn.fetchval(q("schedule.next_opening"), patient_id, now)
+    return at
+
+
 async def mark_missed(conn: Connection, now: datetime, limit: int) -> int:
     count: int = await conn.fetchval(q("schedule.mark_missed"), now, limit)
     return count

@@ -106,6 +106,9 @@ from checkin_due
 where patient_id = $1 and status = 'open' and opens_at <= $2 and closes_at > $2
 order by closes_at
 
+-- name: next_opening :scalar
+select min(opens_at) from checkin_due where patient_id = $1 and status = 'open' and opens_at > $2
+
 -- name: mark_missed :one
 -- Windows whose end has passed unanswered, a batch at a time; their waiting reminders expire.
 with due as (

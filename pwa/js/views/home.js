@@ -2,7 +2,7 @@
 // or that nothing is; and after a check-in, when the next one is.
 import { api } from "../api.js";
 import { el, say, show } from "../dom.js";
-import { clock, setLanguage, t } from "../i18n.js";
+import { clock, day, setLanguage, t } from "../i18n.js";
 import { flush, pendingDueIds, render } from "../outbox.js";
 import { remindersOffer } from "../push.js";
 import { kv } from "../store.js";
@@ -21,8 +21,11 @@ async function load(path, key) {
   return { status, body: status === 401 ? null : await kv.get(key) };
 }
 
+let nextOpensAt = null;
+
 async function openWindows() {
   const due = await load("/api/checkins/due", "due");
+  nextOpensAt = due.body?.next_opens_at ? new Date(due.body.next_opens_at) : null;
   const waiting = await pendingDueIds();
   const now = new Date();
   return (due.body?.items ?? []).filter((item) => !waiting.has(item.id) && new Date(item.closes_at) > now);
@@ -80,6 +83,8 @@ async function finished() {
     ? el("p", {}, t("next_due_open", { title: next.questionnaire.title }), " ",
         el("button", { type: "button", class: "primary", onclick: () => runCheckin(next, finished) },
           t("start_next", { title: next.questionnaire.title })))
-    : el("p", {}, t("next_due_tomorrow", { time: profile.reminder_time }));
+    : el("p", {}, nextOpensAt
+      ? t("next_due_at", { day: day(nextOpensAt), time: clock(nextOpensAt) })
+      : t("next_due_tomorrow", { time: profile.reminder_time }));
   show(el("h2", {}, t("thanks")), nextLine, remindersOffer(), installHint());
 }
