@@ -1,5 +1,5 @@
 // Service worker for /app/: the app shell from a versioned cache, the API always from the network.
-const VERSION = "2026-11-26.2";
+const VERSION = "2026-11-26.3";
 const CACHE = `shell-${VERSION}`;
 const SHELL = [
   "/app/",
@@ -16,6 +16,7 @@ const SHELL = [
   "/app/js/views/checkin.js",
   "/app/js/views/enroll.js",
   "/app/js/views/home.js",
+  "/app/js/views/settings.js",
   "/app/icons/icon-192.png",
   "/app/icons/icon-512.png",
   "/app/icons/icon-maskable-512.png",

@@ -299,3 +299,45 @@ async def test_push_message_shows_the_notification(
         "data": {"url": f"/app/#checkin/{due_id}", "reminder_id": reminder_id},
     }
     await context.close()
+
+
+async def test_settings_change_the_profile_and_leaving_disconnects_the_phone(
+    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+) -> None:
+    created = await patient_with_daily_due(pool, settings, display_name="Lee")
+    context, page = await phone(browser)
+    await page.goto(created.enrollment_link)
+    await expect(page.get_by_role("status")).to_contain_text("Hello Lee")
+    await page.get_by_role("button", name="Settings").click()
+    await expect(page.get_by_role("heading", name="Settings")).to_be_focused()
+    await page.get_by_label("Remind me at").fill("07:15")
+    await page.get_by_label("Quiet hours (no reminders)").check()
+    await page.get_by_label("Quiet from").fill("21:30")
+    await page.get_by_label("Quiet until").fill("06:45")
+    await page.get_by_label("Pause reminders").select_option("3")
+    await page.get_by_label("Language").select_option("es")
+    await shot(page, "07-settings")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("button", name="Ajustes")).to_be_visible()
+    row = await pool.fetchrow(
+        "select to_char(reminder_time, 'HH24:MI') as reminder, to_char(quiet_start, 'HH24:MI')"
+        " as quiet_start, to_char(quiet_end, 'HH24:MI') as quiet_end, language::text,"
+        " reminders_paused_until from patient where id = $1",
+        created.patient_id,
+    )
+    assert (row["reminder"], row["quiet_start"], row["quiet_end"], row["language"]) == (
+        "07:15", "21:30", "06:45", "es",
+    )  # fmt: skip
+    paused = row["reminders_paused_until"] - datetime.now(ZoneInfo("UTC"))
+    assert timedelta(days=2, hours=23) < paused <= timedelta(days=3)
+
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Ajustes").click()
+    await page.get_by_role("button", name="Desconectar este teléfono").click()
+    await expect(page.get_by_label("Your code from the clinic")).to_be_visible()
+    revoked = await pool.fetchval(
+        "select bool_and(revoked_at is not null) from device where patient_id = $1",
+        created.patient_id,
+    )
+    assert revoked
+    await context.close()

@@ -8,6 +8,7 @@ import { remindersOffer } from "../push.js";
 import { kv } from "../store.js";
 import { runCheckin } from "./checkin.js";
 import { enrollForm, installHint } from "./enroll.js";
+import { settingsView } from "./settings.js";
 
 let profile = null;
 
@@ -49,6 +50,7 @@ export async function start() {
   }
   profile = me.body;
   setLanguage(profile.language);
+  settingsButton();
   await render();
   flush();
   const windows = await openWindows();
@@ -65,6 +67,20 @@ export async function start() {
     say(`${t("hello", { name: profile.display_name })} ${t("nothing_due")}`);
     show(el("h2", {}, t("thanks")), installHint());
   }
+}
+
+// Always within reach once the phone is connected.
+function settingsButton() {
+  let button = document.getElementById("settings-button");
+  if (!button) {
+    button = el("button", { type: "button", id: "settings-button", class: "link" });
+    document.querySelector("header").append(button);
+  }
+  button.textContent = t("open_settings");
+  button.onclick = () => settingsView(profile, (updated) => {
+    profile = updated;
+    start();
+  });
 }
 
 function dueList(windows) {
