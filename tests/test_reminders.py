@@ -82,6 +82,22 @@ async def subscribed_patient(
     return Subscribed(patient.patient_id, clinic.id, auth, staff, subscriber, name)
 
 
+async def nudge(http: httpx.AsyncClient, s: Subscribed) -> httpx.Response:
+    """The patient's coordinator asks for a reminder now."""
+    return await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+
+
+async def reminder_in(pool: db.Pool, reminder_id: uuid.UUID | str, status: str) -> Any:
+    """The reminder, once the dispatcher has brought it to ``status``."""
+    return await eventually(
+        lambda: pool.fetchrow(
+            "select * from reminder where id = $1 and status = $2::reminder_status",
+            uuid.UUID(str(reminder_id)),
+            status,
+        )
+    )
+
+
 async def reminder(pool: db.Pool, reminder_id: uuid.UUID | str) -> Any:
     return await pool.fetchrow("select * from reminder where id = $1", uuid.UUID(str(reminder_id)))
 
@@ -197,7 +213,7 @@ async def test_nudge_reaches_the_phone_without_phi_and_opened_is_recorded(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push, condition="crps")
     due_id = await open_window_now(pool, s.patient_id)
-    response = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+    response = await nudge(http, s)
     assert response.status_code == 202, response.text
     queued = response.json()
     assert queued["kind"] == "manual" and queued["status"] in ("pending", "sending", "sent")
@@ -217,11 +233,7 @@ async def test_nudge_reaches_the_phone_without_phi_and_opened_is_recorded(
     closes = await pool.fetchval("select closes_at from checkin_due where id = $1", due_id)
     assert 0 < delivery.ttl <= (closes - now()).total_seconds() + 5
 
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'sent'", uuid.UUID(queued["id"])
-        )
-    )
+    row = await reminder_in(pool, queued["id"], "sent")
     assert row["attempts"] == 1 and row["sent_at"] is not None
     attempts = await pool.fetch(
         "select status_code from push_attempt where reminder_id = $1", row["id"]
@@ -245,9 +257,7 @@ async def test_opened_for_someone_elses_reminder_is_404(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push)
     other = await subscribed_patient(pool, settings, http, push)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
+    queued = (await nudge(http, s)).json()
     await delivered(push, s.subscriber)
     response = await http.post(
         "/api/push/opened", json={"reminder_id": queued["id"]}, headers=other.auth
@@ -294,15 +304,11 @@ async def test_no_reminder_while_paused(
     patch = await http.patch("/api/me", json={"reminders_paused_until": until}, headers=s.auth)
     assert patch.status_code == 200
     reminder_id = await queue_opening(pool, s.patient_id, due_id)
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'cancelled'", reminder_id
-        )
-    )
+    row = await reminder_in(pool, reminder_id, "cancelled")
     assert row["final_reason"] == "paused"
     assert push.deliveries_for(s.subscriber) == []
-    nudge = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    assert nudge.status_code == 409 and "paused" in nudge.json()["message"]
+    refused = await nudge(http, s)
+    assert refused.status_code == 409 and "paused" in refused.json()["message"]
 
 
 async def test_gone_subscription_is_removed(
@@ -310,14 +316,8 @@ async def test_gone_subscription_is_removed(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push)
     push.forget(s.subscriber)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'failed'", uuid.UUID(queued["id"])
-        )
-    )
+    queued = (await nudge(http, s)).json()
+    row = await reminder_in(pool, queued["id"], "failed")
     assert row["final_reason"] == "subscription_gone"
     assert not await pool.fetchval(
         "select exists (select 1 from push_subscription where patient_id = $1)", s.patient_id
@@ -326,7 +326,7 @@ async def test_gone_subscription_is_removed(
         "select status_code from push_attempt where reminder_id = $1", row["id"]
     )
     assert [c["status_code"] for c in codes] == [410]
-    again = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+    again = await nudge(http, s)
     assert again.status_code == 409 and "notifications" in again.json()["message"]
 
 
@@ -335,16 +335,10 @@ async def test_outage_is_retried_with_backoff_then_delivered(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push)
     push.script([Behaviour(500), Behaviour(503), Behaviour(500)], token=s.subscriber)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
+    queued = (await nudge(http, s)).json()
     delivery = (await delivered(push, s.subscriber))[0]
     assert delivery.json["reminder_id"] == queued["id"]
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'sent'", uuid.UUID(queued["id"])
-        )
-    )
+    row = await reminder_in(pool, queued["id"], "sent")
     assert row["attempts"] == 4
     attempts = await pool.fetch(
         "select at, status_code from push_attempt where reminder_id = $1 order by at", row["id"]
@@ -360,9 +354,7 @@ async def test_429_retry_after_is_honoured(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push)
     push.script([Behaviour(429, retry_after=2)], token=s.subscriber)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
+    queued = (await nudge(http, s)).json()
     await delivered(push, s.subscriber, within=20.0)
     attempts = await eventually(lambda: _attempts(pool, queued["id"], 2))
     assert [a["status_code"] for a in attempts] == [429, 201]
@@ -371,7 +363,7 @@ async def test_429_retry_after_is_honoured(
 
 async def _attempts(pool: db.Pool, reminder_id: str, count: int) -> list[Any] | None:
     rows = await pool.fetch(
-        "select at, status_code from push_attempt where reminder_id = $1 order by at",
+        "select at, status_code, error from push_attempt where reminder_id = $1 order by at",
         uuid.UUID(reminder_id),
     )
     return rows if len(rows) >= count else None
@@ -382,14 +374,8 @@ async def test_refused_and_exhausted_reminders_fail_with_the_reason(
 ) -> None:
     s = await subscribed_patient(pool, settings, http, push)
     push.script([Behaviour(400)], token=s.subscriber)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'failed'", uuid.UUID(queued["id"])
-        )
-    )
+    queued = (await nudge(http, s)).json()
+    row = await reminder_in(pool, queued["id"], "failed")
     assert row["final_reason"] == "refused: push service answered 400"
 
 
@@ -425,10 +411,10 @@ async def test_only_one_manual_reminder_waits_at_a_time(
         "/api/me", json={"quiet_hours": {"start": start, "end": clock}}, headers=s.auth
     )
     assert patch.status_code == 200, patch.text
-    first = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+    first = await nudge(http, s)
     assert first.status_code == 202, first.text
     assert datetime.fromisoformat(first.json()["send_at"]) > now() + timedelta(seconds=30)
-    second = await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
+    second = await nudge(http, s)
     assert second.status_code == 409 and "already waiting" in second.json()["message"]
 
 
@@ -461,22 +447,12 @@ async def test_a_subscription_that_cannot_work_fails_alone(
         "update push_subscription set p256dh = $2 where patient_id = $1",
         broken.patient_id, "B" + "A" * 86,
     )  # fmt: skip
-    failed = (
-        await http.post(
-            f"/api/coordinator/patients/{broken.patient_id}/nudge", headers=broken.staff
-        )
-    ).json()
-    row = await eventually(
-        lambda: pool.fetchrow(
-            "select * from reminder where id = $1 and status = 'failed'", uuid.UUID(failed["id"])
-        )
-    )
+    failed = (await nudge(http, broken)).json()
+    row = await reminder_in(pool, failed["id"], "failed")
     assert row["final_reason"] == "subscription_gone"
     # The dispatcher goes on with everyone else.
     fine = await subscribed_patient(pool, settings, http, push)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{fine.patient_id}/nudge", headers=fine.staff)
-    ).json()
+    queued = (await nudge(http, fine)).json()
     assert (await delivered(push, fine.subscriber))[0].json["reminder_id"] == queued["id"]
 
 
@@ -486,17 +462,8 @@ async def test_a_push_service_that_hangs_times_out_and_is_tried_again(
     s = await subscribed_patient(pool, settings, http, push)
     # The live server waits PUSH_TIMEOUT_SECONDS=2 for a push service.
     push.script([Behaviour(201, stall=6)], token=s.subscriber)
-    queued = (
-        await http.post(f"/api/coordinator/patients/{s.patient_id}/nudge", headers=s.staff)
-    ).json()
+    queued = (await nudge(http, s)).json()
 
-    async def two_attempts() -> list[Any] | None:
-        rows = await pool.fetch(
-            "select status_code, error from push_attempt where reminder_id = $1 order by at",
-            uuid.UUID(queued["id"]),
-        )
-        return rows if len(rows) >= 2 else None
-
-    attempts = await eventually(two_attempts, within=20.0)
+    attempts = await eventually(lambda: _attempts(pool, queued["id"], 2), within=20.0)
     assert [(a["status_code"], a["error"]) for a in attempts] == [(None, "timeout"), (201, None)]
     assert (await reminder(pool, queued["id"]))["status"] == "sent"
