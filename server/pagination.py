@@ -8,8 +8,12 @@ from datetime import datetime
 from uuid import UUID
 
 import msgspec
+from litestar.params import Parameter
 
 from server.errors import Invalid
+
+# The query parameter every paginated list takes.
+Cursor = Parameter(default=None, max_length=200)
 
 
 class _Cursor(msgspec.Struct, array_like=True, frozen=True):

@@ -8,6 +8,7 @@ from litestar.params import Parameter
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList
 from server.deps import patient_request
+from server.pagination import Cursor
 from server.web import AnyRequest
 
 
@@ -35,7 +36,7 @@ class CheckinController(Controller):
     async def history(
         self,
         request: AnyRequest,
-        cursor: str | None = Parameter(default=None, max_length=200),
+        cursor: str | None = Cursor,
         limit: int = Parameter(default=20, ge=1, le=100),
     ) -> CheckinPage:
         async with patient_request(request) as patient:

@@ -19,11 +19,11 @@ from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, staff_request
 from server.fhir import service as fhir
+from server.pagination import Cursor
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
 from server.web import AnyRequest
 
-Cursor = Parameter(default=None, max_length=200)
 PageSize = Parameter(default=50, ge=1, le=100)
 
 

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.deps import patient_request, settings_of, staff_request
+from server.pagination import Cursor
 from server.reminders import service
 from server.reminders.schemas import Opened, PublicKey, ReminderOut, SubscriptionIn, WindowPage
 from server.web import AnyRequest
@@ -81,7 +82,7 @@ class CoordinatorReminderController(Controller):
         self,
         request: AnyRequest,
         patient_id: UUID,
-        cursor: str | None = Parameter(default=None, max_length=200),
+        cursor: str | None = Cursor,
         limit: int = Parameter(default=30, ge=1, le=100),
     ) -> WindowPage:
         async with staff_request(request) as staff:
