@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from server.checkins import service
-from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList
+from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend
 from server.deps import patient_request
 from server.pagination import Cursor
 from server.web import AnyRequest
@@ -41,3 +41,15 @@ class CheckinController(Controller):
     ) -> CheckinPage:
         async with patient_request(request) as patient:
             return await service.history(patient.conn, patient.who.patient_id, cursor, limit)
+
+    @get(
+        "/trend",
+        summary="This patient's pain and fatigue by day, infusion days, change from baseline",
+    )
+    async def trend(
+        self,
+        request: AnyRequest,
+        days: int = Parameter(default=90, ge=7, le=366, description="how many days back"),
+    ) -> Trend:
+        async with patient_request(request) as patient:
+            return await service.trend(patient.conn, patient.who.patient_id, days, patient.now)

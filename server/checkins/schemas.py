@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -52,3 +52,45 @@ class DueList(msgspec.Struct, frozen=True):
     items: list[DueCheckin]
     # When the next planned window opens (for "your next check-in is ..."), if one is planned.
     next_opens_at: datetime | None = None
+
+
+class TrendDay(msgspec.Struct, frozen=True):
+    """A local day's means; a rating not asked that day is null."""
+
+    date: date
+    pain: float | None
+    fatigue: float | None
+    peg: float | None
+
+
+class TrendInfusion(msgspec.Struct, frozen=True):
+    at: datetime
+    date: date
+    status: str
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """Pain now against the patient's baseline, as scored with the newest daily check-in."""
+
+    metric: str
+    value: float
+    baseline: float
+    baseline_n: int
+    baseline_kind: Annotated[
+        str, Meta(description="before_first_infusion (the 14 days before it) or first_three")
+    ]
+    change: float
+    change_pct: float | None
+    category: str
+    mean_3d: Annotated[float, Meta(description="mean of the last 3 days, the steadier figure")]
+    category_3d: str
+    answered_at: datetime
+
+
+class Trend(msgspec.Struct, frozen=True):
+    since: date
+    until: date
+    timezone: str
+    days: list[TrendDay]
+    infusions: list[TrendInfusion]
+    outcome: Outcome | None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -19,7 +20,17 @@ from server.checkins.questionnaires import (
     score,
     validate_answers,
 )
-from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueCheckin, DueList
+from server.checkins.schemas import (
+    CheckinIn,
+    CheckinOut,
+    CheckinPage,
+    DueCheckin,
+    DueList,
+    Outcome,
+    Trend,
+    TrendDay,
+    TrendInfusion,
+)
 from server.db import Connection, to_struct
 from server.errors import Conflict, FieldError, Invalid, NotFound, check_text
 from server.pagination import decode_cursor, encode_cursor
@@ -179,3 +190,55 @@ async def history_for_staff(
             detail={"count": len(page.items)},
         )
     return page
+
+
+async def trend(conn: Connection, patient_id: UUID, days: int, now: datetime) -> Trend:
+    """Pain, fatigue and PEG-3 by local day over the last `days` days, the infusions among
+    them, and the newest change of pain from baseline."""
+    settings = await patient_store.schedule_settings(conn, patient_id)
+    if settings is None:
+        raise NotFound("no such patient")
+    zone = ZoneInfo(settings["timezone"])
+    until = now.astimezone(zone).date()
+    since = until - timedelta(days=days - 1)
+    start = datetime.combine(since, time(), zone)
+    day_rows = await store.trend_days(conn, patient_id, start, now)
+    infusion_rows = await store.trend_infusions(conn, patient_id, start, now)
+    latest = await store.latest_outcome(conn, patient_id)
+    outcome = (
+        msgspec.convert({**latest["outcome"], "answered_at": latest["answered_at"]}, Outcome)
+        if latest is not None
+        else None
+    )
+    return Trend(
+        since=since,
+        until=until,
+        timezone=settings["timezone"],
+        days=[to_struct(row, TrendDay) for row in day_rows],
+        infusions=[to_struct(row, TrendInfusion) for row in infusion_rows],
+        outcome=outcome,
+    )
+
+
+async def trend_for_staff(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID,
+    days: int,
+    now: datetime,
+) -> Trend:
+    async with conn.transaction():
+        if not await patient_store.exists_in_clinic(conn, patient_id, clinic_id):
+            raise NotFound("no such patient")
+        result = await trend(conn, patient_id, days, now)
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "checkin.trend",
+            now,
+            patient_id=patient_id,
+            detail={"days": days},
+        )
+    return result

@@ -63,3 +63,19 @@ async def history(
 
 async def latest(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(q("checkins.history"), patient_id, None, None, 1)
+
+
+async def trend_days(
+    conn: Connection, patient_id: UUID, since: datetime, until: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("checkins.trend_days"), patient_id, since, until)
+
+
+async def trend_infusions(
+    conn: Connection, patient_id: UUID, since: datetime, until: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("checkins.trend_infusions"), patient_id, since, until)
+
+
+async def latest_outcome(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("checkins.latest_outcome"), patient_id)

@@ -13,7 +13,7 @@ from litestar.response import Stream
 from server.auth.guards import authenticate_coordinator
 from server.checkins import service as checkins
 from server.checkins.questionnaires import registry
-from server.checkins.schemas import CheckinPage
+from server.checkins.schemas import CheckinPage, Trend
 from server.coordinators import export
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
@@ -94,6 +94,26 @@ class CoordinatorPatientController(Controller):
                 patient_id,
                 cursor,
                 limit,
+                staff.now,
+            )
+
+    @get(
+        "/{patient_id:uuid}/trend",
+        summary="Pain, fatigue and PEG-3 by day, infusions, change from baseline (audited)",
+    )
+    async def patient_trend(
+        self,
+        request: AnyRequest,
+        patient_id: UUID,
+        days: int = Parameter(default=90, ge=7, le=366, description="how many days back"),
+    ) -> Trend:
+        async with staff_request(request) as staff:
+            return await checkins.trend_for_staff(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient_id,
+                days,
                 staff.now,
             )
 

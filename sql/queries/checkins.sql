@@ -95,3 +95,35 @@ where patient_id = $1
   and ($2::timestamptz is null or (answered_at, id) < ($2, $3::uuid))
 order by answered_at desc, id desc
 limit $4
+
+-- name: trend_days :many
+-- One row per local day (the patient's time zone) since $2 with check-ins: the day's mean pain
+-- now, fatigue and PEG-3 (a day may hold a daily and a post-infusion check-in). Reads the
+-- patient's check-ins through checkin_patient_answered_idx.
+select (k.answered_at at time zone p.timezone)::date as date,
+       round(avg((k.scores ->> 'pain_now')::numeric), 1)::float8 as pain,
+       round(avg((k.scores ->> 'fatigue')::numeric), 1)::float8 as fatigue,
+       round(avg((k.scores ->> 'peg3')::numeric), 1)::float8 as peg
+from patient p
+join checkin k on k.patient_id = p.id
+where p.id = $1 and k.answered_at >= $2 and k.answered_at <= $3
+group by 1
+having count(k.scores -> 'pain_now') + count(k.scores -> 'fatigue') + count(k.scores -> 'peg3') > 0
+order by 1
+
+-- name: trend_infusions :many
+select s.scheduled_at as at, (s.scheduled_at at time zone p.timezone)::date as date,
+       s.status::text as status
+from patient p
+join infusion_session s on s.patient_id = p.id
+where p.id = $1 and s.scheduled_at >= $2 and s.scheduled_at <= $3 and s.status <> 'cancelled'
+order by s.scheduled_at
+
+-- name: latest_outcome :one
+-- The newest pain outcome compared with a baseline (the daily check-in's, see insert above).
+select k.answered_at, k.scores -> 'outcome' as outcome
+from checkin k
+where k.patient_id = $1 and k.outcome_metric = 'pain_now'
+  and k.scores -> 'outcome' ->> 'baseline' is not null
+order by k.answered_at desc
+limit 1

@@ -45,7 +45,7 @@ update patient set
 where id = $1
 
 -- name: schedule_settings :one
-select p.id, p.language::text as language, p.condition::text as condition, p.planned_until
+select p.id, p.language::text as language, p.condition::text as condition, p.planned_until, p.timezone
 from patient p
 where p.id = $1
 
