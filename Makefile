@@ -13,6 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
 	@touch $(STAMP)
 
+# axe-core for the browser tests' accessibility checks (tests/e2e/package-lock.json).
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm is not installed: the accessibility checks will be skipped (apt-get install npm)"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/checkin demo
 	$(BIN)/checkin serve
@@ -22,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check server tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint $(AXE)
 	$(BIN)/pytest
 
 format: $(STAMP)
@@ -33,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/e2e/node_modules

@@ -8,6 +8,10 @@ import { start } from "./js/views/home.js";
 
 registerWorker().catch(() => {});
 addEventListener("online", () => flush());
+// A reminder tapped while the app is open points it at the due check-in.
+addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#checkin/")) start();
+});
 navigator.serviceWorker?.addEventListener("message", (event) => {
   if (event.data?.type === "outbox-changed") render();
 });

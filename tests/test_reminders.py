@@ -274,7 +274,7 @@ async def test_window_reminder_is_sent_in_the_patients_language(
     reminder_id = await queue_opening(pool, s.patient_id, due_id)
     delivery = (await delivered(push, s.subscriber))[0]
     assert delivery.json["reminder_id"] == str(reminder_id)
-    assert delivery.json["title"] == "Es hora de tu registro"
+    assert delivery.json["title"] == "Es hora de su registro"
 
 
 async def test_a_checkin_cancels_the_windows_waiting_reminders(

@@ -62,11 +62,11 @@ WORDING = {
         "manual": ("Your care team asks for a check-in", "Open the app when you have a minute."),
     },
     "es": {
-        "opening": ("Es hora de tu registro", "Tarda menos de un minuto."),
-        "nudge": ("Tu registro sigue abierto", "Un minuto ahora ayuda a tu equipo de cuidado."),
+        "opening": ("Es hora de su registro", "Tarda menos de un minuto."),
+        "nudge": ("Su registro sigue abierto", "Un minuto ahora ayuda a su equipo de atención."),
         "manual": (
-            "Tu equipo de cuidado te pide un registro",
-            "Abre la aplicación cuando tengas un minuto.",
+            "Su equipo de atención le pide un registro",
+            "Abra la aplicación cuando tenga un minuto.",
         ),
     },
 }

@@ -4,18 +4,20 @@ and service worker. Screenshots of each screen (390x844) go to tests/e2e/artifac
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server import db
 from server.patients.schemas import PatientCreated
 from server.settings import Settings
-from tests.factories import make_clinic, make_patient
+from tests.e2e.axe import assert_accessible
+from tests.factories import make_clinic, make_coordinator, make_patient
+from tests.fakepush import FakePushService
 from tests.live import ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -39,6 +41,13 @@ async def patient_with_daily_due(
         "update patient set created_at = now() - interval '1 day' where id = $1", created.patient_id
     )
     return created
+
+
+async def http_post(server: ServerProcess, path: str, headers: dict[str, str]) -> Any:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        response = await client.post(path, headers=headers)
+    assert response.status_code in (200, 201, 202), response.text
+    return response.json()
 
 
 async def shot(page: Page, name: str) -> None:
@@ -151,6 +160,7 @@ async def test_offline_checkin_is_kept_and_stored_once(
     await expect(page.get_by_role("status")).to_contain_text("Guardado en este teléfono")
     await expect(page.locator("#outbox")).to_contain_text("1 registro(s) esperando")
     await shot(page, "04-offline-waiting")
+    await assert_accessible(page, "es/offline-waiting")
 
     # The shell comes from the service worker; the answers from IndexedDB.
     await page.reload()
@@ -244,15 +254,51 @@ async def test_iphone_in_safari_is_sent_to_the_home_screen_before_using_the_code
     await context.close()
 
 
-async def test_push_message_shows_the_notification(
-    browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings
+async def test_reminder_through_the_push_service_opens_the_checkin(
+    browser: Browser,
+    server: ServerProcess,
+    pool: db.Pool,
+    settings: Settings,
+    push: FakePushService,
 ) -> None:
+    """A nudge leaves the server, the fake push service verifies and decrypts it, that payload
+    reaches the service worker, the notification shows, and tapping it opens the check-in
+    and records "opened"."""
     created = await patient_with_daily_due(pool, settings, display_name="Sam")
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, created.clinic_id)}"}
     context, page = await phone(browser)
     await context.grant_permissions(["notifications"], origin=server.url)
     await page.goto(created.enrollment_link)
     await expect(page.get_by_role("status")).to_contain_text("Hello Sam")
-    await page.evaluate("navigator.serviceWorker.ready")
+    worker = context.service_workers[0] if context.service_workers else None
+    if worker is None:
+        worker = await context.wait_for_event("serviceworker")
+    # Headless Chromium has no push service of its own: the phone's subscription is one at the
+    # fake service, sent by the page as the app sends the browser's.
+    subscriber = push.new_subscriber()
+    saved = await page.evaluate(
+        """async (subscription) => (await fetch('/api/push/subscription', {
+            method: 'PUT', headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify(subscription)})).status""",
+        subscriber.subscription_info(),
+    )
+    assert saved == 204
+    await page.get_by_role("button", name="Settings").click()  # away from the check-in
+
+    nudged = await http_post(server, f"/api/coordinator/patients/{created.patient_id}/nudge", staff)
+    reminder_id = nudged["id"]
+    deadline = asyncio.get_running_loop().time() + 15
+    while not push.deliveries_for(subscriber):
+        assert asyncio.get_running_loop().time() < deadline, "the push service got nothing"
+        await asyncio.sleep(0.05)
+    [delivery] = push.deliveries_for(subscriber)
+    assert delivery.verified and delivery.payload is not None
+    due_id = await pool.fetchval(
+        "select id from checkin_due where patient_id = $1 and status = 'open'", created.patient_id
+    )
+    assert delivery.json["reminder_id"] == reminder_id
+    assert delivery.json["url"] == f"/app/#checkin/{due_id}"
+
     cdp = await context.new_cdp_session(page)
     registrations: list[dict[str, Any]] = []
     cdp.on(
@@ -261,28 +307,16 @@ async def test_push_message_shows_the_notification(
     )
     await cdp.send("ServiceWorker.enable")
     scope = f"{server.url}/app/"
-    deadline = asyncio.get_running_loop().time() + 10
     while not any(r["scopeURL"] == scope for r in registrations):
         assert asyncio.get_running_loop().time() < deadline, registrations
         await asyncio.sleep(0.05)
     registration = next(r for r in registrations if r["scopeURL"] == scope)
-    due_id = "00000000-0000-4000-8000-000000000001"
-    reminder_id = "00000000-0000-4000-8000-000000000002"
-    payload = {
-        "type": "checkin_reminder",
-        "reminder_id": reminder_id,
-        "due_id": due_id,
-        "title": "Time for your check-in",
-        "body": "It takes under a minute.",
-        "url": f"/app/#checkin/{due_id}",
-        "tag": "checkin",
-    }
     await cdp.send(
         "ServiceWorker.deliverPushMessage",
         {
             "origin": server.url,
             "registrationId": registration["registrationId"],
-            "data": json.dumps(payload),
+            "data": delivery.payload.decode(),
         },
     )
     shown = await page.wait_for_function(
@@ -292,12 +326,29 @@ async def test_push_message_shows_the_notification(
         return n ? {title: n.title, body: n.body, data: n.data} : null;
     }"""
     )
-    notification = await shown.json_value()
-    assert notification == {
-        "title": "Time for your check-in",
-        "body": "It takes under a minute.",
+    assert await shown.json_value() == {
+        "title": "Your care team asks for a check-in",
+        "body": "Open the app when you have a minute.",
         "data": {"url": f"/app/#checkin/{due_id}", "reminder_id": reminder_id},
     }
+    assert await pool.fetchval("select opened_at from reminder where id = $1", reminder_id) is None
+
+    # The tap: Chromium cannot click a notification from automation, so the worker's own click
+    # handler runs with the notification it is showing.
+    await worker.evaluate(
+        """async () => {
+        const [n] = await self.registration.getNotifications({tag: 'checkin'});
+        await openFromNotification(n);
+    }"""
+    )
+    await expect(page.get_by_role("heading", name=DAILY[0][0])).to_be_focused()
+    assert await page.evaluate("location.pathname + location.hash") == "/app/"
+    opened = await pool.fetchval("select opened_at from reminder where id = $1", reminder_id)
+    assert opened is not None
+    left = await page.evaluate(
+        "navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((n) => n.length)"
+    )
+    assert left == 0
     await context.close()
 
 

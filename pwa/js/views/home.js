@@ -8,6 +8,7 @@ import { remindersOffer } from "../push.js";
 import { kv } from "../store.js";
 import { runCheckin } from "./checkin.js";
 import { enrollForm, installHint } from "./enroll.js";
+import { historyView } from "./history.js";
 import { settingsView } from "./settings.js";
 
 let profile = null;
@@ -50,7 +51,7 @@ export async function start() {
   }
   profile = me.body;
   setLanguage(profile.language);
-  settingsButton();
+  headerButtons();
   await render();
   flush();
   const windows = await openWindows();
@@ -70,14 +71,21 @@ export async function start() {
 }
 
 // Always within reach once the phone is connected.
-function settingsButton() {
-  let button = document.getElementById("settings-button");
-  if (!button) {
-    button = el("button", { type: "button", id: "settings-button", class: "link" });
-    document.querySelector("header").append(button);
+function headerButtons() {
+  let nav = document.getElementById("app-nav");
+  if (!nav) {
+    nav = el("nav", { id: "app-nav" },
+      el("button", { type: "button", id: "history-button", class: "link" }),
+      el("button", { type: "button", id: "settings-button", class: "link" }));
+    document.querySelector("header").append(nav);
   }
-  button.textContent = t("open_settings");
-  button.onclick = () => settingsView(profile, (updated) => {
+  nav.setAttribute("aria-label", t("app_menu"));
+  const progress = document.getElementById("history-button");
+  progress.textContent = t("open_history");
+  progress.onclick = () => historyView(start);
+  const settings = document.getElementById("settings-button");
+  settings.textContent = t("open_settings");
+  settings.onclick = () => settingsView(profile, (updated) => {
     profile = updated;
     start();
   });
