@@ -66,11 +66,21 @@ async def check(page: Page, language: str, screen: str) -> None:
     await assert_accessible(page, f"{language}/{screen}")
     await shot(page, f"screen-{language}-{screen}")
     await page.set_viewport_size({"width": 320, "height": 700})
-    overflow = await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
+    for text_size in ("100%", "200%"):  # the phone's largest text setting doubles it
+        too_wide = await page.evaluate(
+            """(size) => {
+            document.documentElement.style.fontSize = size;
+            const root = document.documentElement;
+            if (root.scrollWidth <= root.clientWidth) return [];
+            return [`page ${root.scrollWidth} px`].concat([...document.querySelectorAll('body *')]
+                .filter((e) => e.scrollWidth > e.clientWidth + 1)
+                .map((e) => `${e.tagName} ${(e.textContent || '').trim().slice(0, 30)}`));
+        }""",
+            text_size,
+        )
+        assert too_wide == [], f"{language}/{screen} scrolls sideways at 320 px, text {text_size}"
+    await page.evaluate("document.documentElement.style.fontSize = ''")
     await page.set_viewport_size(PHONE)
-    assert overflow <= 0, f"{language}/{screen} scrolls sideways at 320 px by {overflow} px"
 
 
 async def with_history(
@@ -181,9 +191,11 @@ async def test_every_screen_passes_axe_in_both_languages(
     await expect(page.locator("svg.trend")).to_be_visible()
     await expect(page.locator(".summary")).to_contain_text(words["baseline"])
     await expect(page.locator(".summary")).to_contain_text(words["improved"])
+    await check(page, language, "history")
+    await shot(page, f"screen-{language}-history-top", full_page=False)
     await page.get_by_text(words["table"]).click()
     await expect(page.locator("details.table table")).to_be_visible()
-    await check(page, language, "history")
+    await check(page, language, "history-table")
 
     await page.get_by_role("button", name=words["settings"]).click()
     await expect(page.locator("#reminder-time")).to_be_visible()
