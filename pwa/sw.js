@@ -1,5 +1,5 @@
 // Service worker for /app/: the app shell from a versioned cache, the API always from the network.
-const VERSION = "2026-11-26.4";
+const VERSION = "2026-11-26.5";
 const CACHE = `shell-${VERSION}`;
 const SHELL = [
   "/app/",
@@ -163,18 +163,20 @@ self.addEventListener("notificationclick", (event) => {
   event.waitUntil(openFromNotification(event.notification));
 });
 
+// The browser renewed or dropped the subscription: subscribe again if it did not, and tell the
+// server, which keeps one subscription per device.
+async function resubscribe(oldSubscription, newSubscription) {
+  const options = oldSubscription?.options;
+  const subscription = newSubscription ?? (options ? await self.registration.pushManager.subscribe(options) : null);
+  if (!subscription) return;
+  await fetch("/api/push/subscription", {
+    method: "PUT",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(subscription),
+  });
+}
+
 self.addEventListener("pushsubscriptionchange", (event) => {
-  event.waitUntil(
-    (async () => {
-      const options = event.oldSubscription?.options;
-      const subscription = event.newSubscription ?? (options ? await self.registration.pushManager.subscribe(options) : null);
-      if (!subscription) return;
-      await fetch("/api/push/subscription", {
-        method: "PUT",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(subscription),
-      });
-    })(),
-  );
+  event.waitUntil(resubscribe(event.oldSubscription, event.newSubscription));
 });

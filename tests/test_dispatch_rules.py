@@ -163,7 +163,7 @@ def test_payload_carries_wording_and_ids_only() -> None:
     reminder = _claimed(kind="nudge", language="es")
     payload = payload_for(reminder)
     assert payload.reminder_id == reminder.id and payload.due_id == reminder.due_id
-    assert payload.title == "Tu registro sigue abierto"
+    assert payload.title == "Su registro sigue abierto"
     assert payload.url == f"/app/#checkin/{reminder.due_id}"
     assert payload.tag == TAG
     encoded = msgspec.json.decode(msgspec.json.encode(payload))

@@ -349,6 +349,19 @@ async def test_reminder_through_the_push_service_opens_the_checkin(
         "navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((n) => n.length)"
     )
     assert left == 0
+
+    # The push service renews the subscription: the worker hands the new one to the server.
+    renewed = push.new_subscriber()
+    await worker.evaluate(
+        "async (subscription) => { await resubscribe(null, subscription); }",
+        renewed.subscription_info(),
+    )
+    endpoints = await pool.fetch(
+        "select s.endpoint from push_subscription s join device d on d.id = s.device_id"
+        " where d.patient_id = $1",
+        created.patient_id,
+    )
+    assert [r["endpoint"] for r in endpoints] == [renewed.subscription_info()["endpoint"]]
     await context.close()
 
 
