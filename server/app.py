@@ -14,11 +14,13 @@ from pathlib import Path
 
 import msgspec
 from litestar import Litestar, MediaType, Response, get, head
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from litestar.types import (
     ASGIApp,
     HTTPResponseBodyEvent,
@@ -33,12 +35,16 @@ from server.auth.cache import DeviceCache
 from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
 from server.clinics.routes import ClinicController
+from server.coordinators.filters import FILTERS
+from server.coordinators.live import BoardHub
+from server.coordinators.pages import DashboardController
 from server.coordinators.routes import (
     AlertController,
     CoordinatorPatientController,
     ExportController,
 )
 from server.errors import EXCEPTION_HANDLERS, ErrorBody
+from server.headers import security_headers
 from server.patients.routes import PatientController
 from server.reminders.routes import CoordinatorReminderController, PushController
 from server.reminders.runtime import push_runtime
@@ -48,6 +54,8 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+DASHBOARD_STATIC = Path(__file__).resolve().parent / "coordinators" / "static"
 POOL_CLOSE_TIMEOUT = 5.0
 
 
@@ -89,7 +97,12 @@ class RequireJson:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] in JSON_METHODS:
+        # Dashboard pages take HTML forms (CSRF-checked); everything else takes JSON.
+        if (
+            scope["type"] == ScopeType.HTTP
+            and scope["method"] in JSON_METHODS
+            and not scope["path"].startswith("/coordinator/")
+        ):
             media_type, has_body = b"", False
             for name, value in scope["headers"]:
                 if name == b"content-type":
@@ -132,7 +145,9 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)
         app.state.device_cache = DeviceCache()
+        app.state.board_hub = BoardHub()
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
+        board_listener = asyncio.create_task(app.state.board_hub.listen(database_url))
         try:
             async with push_runtime(
                 app.state.pool, settings, database_url, clock, dispatch=settings.dispatcher
@@ -144,9 +159,10 @@ def create_app(
                 gc.freeze()
                 yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, board_listener):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             try:
                 async with asyncio_timeout(POOL_CLOSE_TIMEOUT):
                     await app.state.pool.close()
@@ -165,6 +181,10 @@ def create_app(
         ClinicController,
         PushController,
         CoordinatorReminderController,
+        DashboardController,
+        create_static_files_router(
+            path="/coordinator/static", directories=[DASHBOARD_STATIC], include_in_schema=False
+        ),
     ]
     if (PWA_DIR / "index.html").exists():
         route_handlers += [
@@ -178,6 +198,12 @@ def create_app(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequireJson],
+        before_send=[security_headers(settings.secure_cookies)],
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR,
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: engine.engine.filters.update(FILTERS),
+        ),
         lifespan=[lifespan],
         state=State({"settings": settings, "clock": clock}),
         request_max_body_size=settings.max_body_bytes,

@@ -6,6 +6,7 @@ check-in's CPU. Who is asking comes from ``server.auth.guards``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,7 +16,7 @@ from litestar.datastructures import State
 
 from server.auth.guards import authenticate_coordinator, authenticate_patient
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
-from server.db import Connection, Pool
+from server.db import Connection, Pool, q
 from server.settings import Settings
 from server.web import AnyRequest
 
@@ -40,6 +41,15 @@ def client_host(request: AnyRequest) -> str | None:
     return request.client.host if request.client else None
 
 
+def client_address(request: AnyRequest) -> str:
+    """The client's IP address as PostgreSQL's inet takes it, or "" when there is none."""
+    host = client_host(request)
+    try:
+        return str(ipaddress.ip_address(host)) if host else ""
+    except ValueError:
+        return ""
+
+
 class StaffRequest(msgspec.Struct, frozen=True):
     """A coordinator's request: who, a pooled connection, the time, the settings."""
 
@@ -54,8 +64,19 @@ async def staff_request(request: AnyRequest) -> AsyncIterator[StaffRequest]:
     """Authenticate the coordinator, then hold one pooled connection for the handler."""
     who = await authenticate_coordinator(request)
     state = request.app.state
-    async with pool_of(state).acquire() as conn:
+    async with staff_connection(request) as conn:
         yield StaffRequest(who, conn, now_of(state), settings_of(state))
+
+
+@asynccontextmanager
+async def staff_connection(request: AnyRequest) -> AsyncIterator[Connection]:
+    """A pooled connection whose audit events record where the staff request came from."""
+    async with pool_of(request.app.state).acquire() as conn:
+        await conn.execute(q("audit.set_client"), client_address(request))
+        try:
+            yield conn
+        finally:
+            await conn.execute(q("audit.set_client"), "")
 
 
 class PatientRequest(msgspec.Struct, frozen=True):

@@ -9,12 +9,14 @@ import logging
 import re
 import traceback
 from http import HTTPStatus
-from typing import Self
+from typing import Any, Self
+from urllib.parse import quote
 
 import asyncpg
 import msgspec
 from litestar import MediaType, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
@@ -131,9 +133,24 @@ def error_response(
     return Response(body, status_code=status_code, headers=headers, media_type=MediaType.JSON)
 
 
-def _domain_handler(_: AnyRequest, exc: DomainError) -> Response[ErrorBody]:
+def _domain_handler(request: AnyRequest, exc: DomainError) -> Response[Any]:
+    if request.url.path.startswith("/coordinator/"):
+        return _page_error(request, exc)
     return error_response(
         exc.status_code, ErrorBody(exc.code, exc.message, exc.errors), exc.headers or None
+    )
+
+
+def _page_error(request: AnyRequest, exc: DomainError) -> Response[Any]:
+    """Dashboard pages answer in HTML: a sign-in redirect, or a page that says what happened."""
+    if exc.code == "sign_in_required":
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return Redirect(f"/coordinator/sign-in?next={target}")
+    return Template(
+        template_name="coordinator/error.html",
+        context={"status": exc.status_code, "message": exc.message, "who": None},
+        status_code=exc.status_code,
+        headers=exc.headers or None,
     )
 
 

@@ -6,11 +6,11 @@ itself on the hot path (a cached token).
 
 from __future__ import annotations
 
-from server.auth import store
+from server.auth import sessions, store
 from server.auth.cache import DeviceCache
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
 from server.auth.tokens import sha256
-from server.errors import Unauthorized
+from server.errors import Forbidden, Unauthorized
 from server.web import AnyRequest
 
 DEVICE_COOKIE = "checkin_device"
@@ -52,13 +52,37 @@ async def authenticate_patient(request: AnyRequest) -> PatientPrincipal:
     return principal
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
 async def authenticate_coordinator(request: AnyRequest) -> CoordinatorPrincipal:
+    """An API token (Authorization: Bearer) or the sign-in session cookie. A change made with
+    the cookie must also carry the session's CSRF token (header X-CSRF-Token; the HTML forms
+    send it as a field, checked by their handlers)."""
     token = _usable(_bearer(request))
-    if token is None:
+    state = request.app.state
+    if token is not None:
+        async with state.pool.acquire() as conn:
+            principal = await store.coordinator_principal(conn, sha256(token), state.clock())
+        if principal is None:
+            raise Unauthorized("this API token is not valid or was revoked")
+        return principal
+    principal = await session_principal(request)
+    if principal is None:
         raise Unauthorized("sign in, or send an API token as Authorization: Bearer <token>")
+    changes = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
+    if changes and not sessions.csrf_matches(
+        principal.csrf_token, request.headers.get(CSRF_HEADER)
+    ):
+        raise Forbidden("this change needs the page's CSRF token (X-CSRF-Token header)")
+    return principal
+
+
+async def session_principal(request: AnyRequest) -> CoordinatorPrincipal | None:
+    token = _usable(request.cookies.get(sessions.SESSION_COOKIE))
+    if token is None:
+        return None
     state = request.app.state
     async with state.pool.acquire() as conn:
-        principal = await store.coordinator_principal(conn, sha256(token), state.clock())
-    if principal is None:
-        raise Unauthorized("this API token is not valid or was revoked")
-    return principal
+        return await sessions.principal(conn, token, state.clock())

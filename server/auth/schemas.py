@@ -16,7 +16,13 @@ class PatientPrincipal(msgspec.Struct, frozen=True):
 
 
 class CoordinatorPrincipal(msgspec.Struct, frozen=True):
-    token_id: UUID
+    token_id: UUID  # the API token, or the sign-in session
     coordinator_id: UUID
     clinic_id: UUID
     role: Role
+    # Set for a signed-in session (cookie), None for an API token: changes made with the
+    # cookie must carry this token.
+    csrf_token: str | None = None
+    email: str = ""
+    display_name: str = ""
+    clinic_timezone: str = "UTC"  # how the dashboard shows times

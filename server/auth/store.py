@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
 from server.db import Connection, q, to_struct
 
@@ -42,3 +44,48 @@ async def insert_coordinator_token(
         q("auth.insert_coordinator_token"), coordinator_id, token_hash, label
     )
     return token_id
+
+
+async def coordinator_for_sign_in(conn: Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("auth.coordinator_for_sign_in"), email)
+
+
+async def record_failed_login(
+    conn: Connection, coordinator_id: UUID, now: datetime, lock_seconds: int, after: int
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        q("auth.record_failed_login"), coordinator_id, now, lock_seconds, after
+    )
+    assert row is not None  # the coordinator was just read
+    return row
+
+
+async def record_sign_in(conn: Connection, coordinator_id: UUID, new_hash: str | None) -> None:
+    await conn.execute(q("auth.record_sign_in"), coordinator_id, new_hash)
+
+
+async def insert_session(
+    conn: Connection,
+    id_hash: bytes,
+    coordinator_id: UUID,
+    csrf_token: str,
+    now: datetime,
+    client_addr: str | None,
+) -> UUID:
+    session_id: UUID = await conn.fetchval(
+        q("auth.insert_session"), id_hash, coordinator_id, csrf_token, now, client_addr
+    )
+    return session_id
+
+
+async def session_principal(
+    conn: Connection, id_hash: bytes, now: datetime, idle_seconds: int, absolute_seconds: int
+) -> CoordinatorPrincipal | None:
+    row = await conn.fetchrow(
+        q("auth.session_principal"), id_hash, now, idle_seconds, absolute_seconds
+    )
+    return None if row is None else to_struct(row, CoordinatorPrincipal)
+
+
+async def end_session(conn: Connection, id_hash: bytes, now: datetime) -> None:
+    await conn.execute(q("auth.end_session"), id_hash, now)

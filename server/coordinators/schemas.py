@@ -30,3 +30,44 @@ class AlertList(msgspec.Struct, frozen=True):
 
 class Acknowledge(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     note: Annotated[str, Meta(min_length=1, max_length=2000, description="what was done")]
+
+
+class BoardRow(msgspec.Struct, frozen=True):
+    patient_id: UUID
+    display_name: str
+    condition: str
+    open_alerts: int
+    alert_kinds: list[str] | None
+    first_alert_id: UUID | None
+    misses: int
+    overdue_since: datetime | None
+    last_checkin_at: datetime | None
+    pain: float | None
+    fatigue: float | None
+    trend: str | None  # the 3-day pain category: worsening, ..._improvement, no_meaningful_change
+    last_infusion: datetime | None
+    next_infusion: datetime | None
+    completed: int
+    missed: int
+    reminder_status: str | None
+    reminder_opened_at: datetime | None
+    has_push: bool
+
+    @property
+    def adherence(self) -> int | None:
+        """Per cent of the windows since the last infusion that were answered."""
+        total = self.completed + self.missed
+        return None if total == 0 else round(100 * self.completed / total)
+
+    @property
+    def delivery(self) -> str:
+        if not self.has_push:
+            return "no push subscription"
+        if self.reminder_opened_at is not None:
+            return "opened"
+        return self.reminder_status or "none sent"
+
+
+class Board(msgspec.Struct, frozen=True):
+    rows: list[BoardRow]
+    generated_at: datetime

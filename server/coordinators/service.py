@@ -7,7 +7,7 @@ from uuid import UUID
 
 from server import audit
 from server.coordinators import store
-from server.coordinators.schemas import Alert, AlertList
+from server.coordinators.schemas import Alert, AlertList, Board, BoardRow
 from server.db import Connection, to_struct, to_structs
 from server.errors import Conflict, Invalid, NotFound, check_text
 
@@ -62,3 +62,19 @@ async def acknowledge(
             detail={"alert_id": str(alert.id), "kind": alert.kind},
         )
     return alert
+
+
+async def board(conn: Connection, clinic_id: UUID, coordinator_id: UUID, now: datetime) -> Board:
+    """Who needs attention today, most urgent first; the read is audited with the patients
+    shown."""
+    async with conn.transaction():
+        rows = to_structs(await store.board(conn, clinic_id, now), BoardRow)
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "board.view",
+            now,
+            detail={"patient_ids": [str(r.patient_id) for r in rows]},
+        )
+    return Board(rows, now)

@@ -39,3 +39,7 @@ async def copy_export(
     await conn.copy_from_query(
         query, clinic_id, output=output, format="csv", header=True, timeout=limit_seconds
     )
+
+
+async def board(conn: Connection, clinic_id: UUID, now: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(q("board.board"), clinic_id, now)

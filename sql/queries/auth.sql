@@ -41,3 +41,49 @@ select token_id, coordinator_id, clinic_id, role::text as role from t
 insert into coordinator_token (coordinator_id, token_hash, label)
 values ($1, $2, $3)
 returning id
+
+-- name: coordinator_for_sign_in :one
+select c.id, c.clinic_id, c.role::text as role, c.password_hash, c.failed_logins, c.locked_until
+from coordinator c
+where c.email = $1 and c.disabled_at is null
+
+-- name: record_failed_login :one
+-- One more wrong password; the 5th in a row locks the account for $3 seconds.
+update coordinator
+set failed_logins = failed_logins + 1,
+    locked_until = case when failed_logins + 1 >= $4 then $2::timestamptz + make_interval(secs => $3)
+                        else locked_until end
+where id = $1
+returning failed_logins, locked_until
+
+-- name: record_sign_in :exec
+update coordinator set failed_logins = 0, locked_until = null, password_hash = coalesce($2, password_hash)
+where id = $1
+
+-- name: insert_session :one
+insert into staff_session (id_hash, coordinator_id, csrf_token, created_at, last_seen_at, client_addr)
+values ($1, $2, $3, $4, $4, $5::inet)
+returning id
+
+-- name: session_principal :one
+-- A live session: not ended, used within the idle timeout ($3) and younger than the absolute
+-- limit ($4). last_seen_at moves at most once a minute, so reads stay cheap.
+with s as (
+    select s.id as token_id, c.id as coordinator_id, c.clinic_id, c.role::text as role,
+           s.csrf_token, c.email, c.display_name, cl.timezone as clinic_timezone, s.last_seen_at
+    from staff_session s
+    join coordinator c on c.id = s.coordinator_id
+    join clinic cl on cl.id = c.clinic_id
+    where s.id_hash = $1 and s.ended_at is null and c.disabled_at is null
+      and s.last_seen_at > $2::timestamptz - make_interval(secs => $3)
+      and s.created_at > $2::timestamptz - make_interval(secs => $4)
+), touch as (
+    update staff_session set last_seen_at = $2
+    from s
+    where staff_session.id = s.token_id and s.last_seen_at < $2::timestamptz - interval '1 minute'
+)
+select token_id, coordinator_id, clinic_id, role, csrf_token, email, display_name, clinic_timezone
+from s
+
+-- name: end_session :exec
+update staff_session set ended_at = $2 where id_hash = $1 and ended_at is null

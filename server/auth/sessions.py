@@ -1,0 +1,131 @@
+"""Coordinator sign-in: Argon2id passwords, server-side sessions, lockout and throttling.
+
+A session id is 256-bit random and lives only in an HttpOnly cookie; PostgreSQL keeps its SHA-256.
+Sessions end after 30 minutes without use or 12 hours after sign-in, whichever comes first.
+Wrong passwords are limited twice: per account (5 in a row lock it for 15 minutes) and per
+client address and globally in PostgreSQL (server/auth/throttle.py), so a guesser gets
+nowhere across any number of server processes and accounts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server import audit
+from server.auth import store, throttle
+from server.auth.schemas import CoordinatorPrincipal
+from server.auth.tokens import sha256
+from server.db import Connection
+
+SESSION_COOKIE = "checkin_staff"
+IDLE_SECONDS = 30 * 60
+ABSOLUTE_SECONDS = 12 * 3600
+LOCK_AFTER = 5
+LOCK_SECONDS = 15 * 60
+SIGN_IN_LIMIT = throttle.Limit(window_seconds=900, per_client=20, global_=500)
+WRONG = (
+    f"The email or password is wrong. After {LOCK_AFTER} wrong tries in a row an account is "
+    f"locked for {LOCK_SECONDS // 60} minutes."
+)
+
+_hasher = PasswordHasher()
+# Verified when the email is unknown, so an answer takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class Refused(msgspec.Struct, frozen=True):
+    """Why a sign-in did not happen, for the form to say (same text whatever was wrong)."""
+
+    message: str
+    status_code: int = 400
+    retry_after: int | None = None
+
+
+class NewSession(msgspec.Struct, frozen=True):
+    token: str  # for the cookie only
+    session_id: UUID
+    coordinator_id: UUID
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def sign_in(
+    conn: Connection, email: str, password: str, client_addr: str | None, now: datetime
+) -> NewSession | Refused:
+    email = email.strip().lower()
+    async with conn.transaction():
+        verdict = await throttle.attempt(
+            conn, "staff_sign_in", throttle.client_key(client_addr), SIGN_IN_LIMIT, now
+        )
+    if not verdict.allowed:
+        return Refused(
+            "Too many sign-in attempts from here: wait a few minutes and try again.",
+            429,
+            verdict.retry_after,
+        )
+    row = await store.coordinator_for_sign_in(conn, email)
+    if row is None:
+        _verify(_DUMMY_HASH, password)
+        return Refused(WRONG)
+    locked = row["locked_until"] is not None and row["locked_until"] > now
+    # A locked account is not even checked: the lock holds whatever is typed.
+    if locked or not _verify(row["password_hash"], password):
+        async with conn.transaction():
+            if not locked:
+                await store.record_failed_login(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER)
+            await audit.record(
+                conn,
+                actor_kind="coordinator",
+                actor_id=row["id"],
+                clinic_id=row["clinic_id"],
+                patient_id=None,
+                action="staff.sign_in_failed",
+                now=now,
+                detail={"locked": locked},
+            )
+        return Refused(WRONG)
+    token = secrets.token_urlsafe(32)
+    async with conn.transaction():
+        await throttle.refund(conn, verdict)
+        rehash = (
+            _hasher.hash(password) if _hasher.check_needs_rehash(row["password_hash"]) else None
+        )
+        await store.record_sign_in(conn, row["id"], rehash)
+        session_id = await store.insert_session(
+            conn, sha256(token), row["id"], secrets.token_urlsafe(32), now, client_addr
+        )
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=row["id"],
+            clinic_id=row["clinic_id"],
+            patient_id=None,
+            action="staff.sign_in",
+            now=now,
+            detail={"session_id": str(session_id)},
+        )
+    return NewSession(token, session_id, row["id"])
+
+
+async def principal(conn: Connection, token: str, now: datetime) -> CoordinatorPrincipal | None:
+    return await store.session_principal(conn, sha256(token), now, IDLE_SECONDS, ABSOLUTE_SECONDS)
+
+
+async def sign_out(conn: Connection, token: str, now: datetime) -> None:
+    await store.end_session(conn, sha256(token), now)
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected and given) and hmac.compare_digest(str(expected), str(given))

@@ -1,0 +1,38 @@
+// Live board: the server says "changed" (PostgreSQL NOTIFY -> Server-Sent Events) and the page
+// re-reads itself, replacing the rows and the summary. Without JavaScript the board still
+// works; it is just not live.
+const board = document.getElementById("board");
+if (board && "EventSource" in window) {
+  let busy = false;
+  let again = false;
+  async function refresh() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      const response = await fetch(location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (response.redirected || !response.ok) {
+        location.reload(); // signed out or expired: the server shows the sign-in page
+        return;
+      }
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const id of ["board-rows", "board-summary"]) {
+        const next = fresh.getElementById(id);
+        const current = document.getElementById(id);
+        // Keep an acknowledgement being typed: skip the swap while a form field has focus.
+        if (next && current && !current.contains(document.activeElement)) current.replaceWith(next);
+      }
+    } finally {
+      busy = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
+  }
+  const events = new EventSource(board.dataset.live);
+  events.addEventListener("changed", refresh);
+  events.addEventListener("ready", () => board.setAttribute("data-connected", "true"));
+}

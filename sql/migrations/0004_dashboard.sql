@@ -1,0 +1,59 @@
+-- The coordinator dashboard: sign-in sessions, lockout, where each audited read came from, and
+-- the notifications that keep every open board live.
+
+-- Server-side sessions. The cookie holds a 256-bit id; only its SHA-256 is stored. The CSRF
+-- token is per session and checked on every form and cookie-authenticated change.
+create table staff_session (
+    id uuid primary key default gen_random_uuid(),
+    id_hash bytea not null,
+    coordinator_id uuid not null,
+    csrf_token text not null,
+    created_at timestamptz not null,
+    last_seen_at timestamptz not null,
+    ended_at timestamptz,
+    client_addr inet,
+    constraint staff_session_id_hash_key unique (id_hash),
+    constraint staff_session_id_hash_length check (octet_length(id_hash) = 32),
+    constraint staff_session_coordinator_fk foreign key (coordinator_id) references coordinator (id),
+    constraint staff_session_csrf_length check (char_length(csrf_token) between 32 and 128)
+);
+create index staff_session_coordinator_idx on staff_session (coordinator_id, created_at);
+
+-- Wrong passwords in a row lock the account for a while (throttling per address is separate,
+-- in rate_counter); a success resets the count.
+alter table coordinator
+    add column failed_logins integer not null default 0,
+    add column locked_until timestamptz,
+    add constraint coordinator_failed_logins_range check (failed_logins >= 0);
+
+-- From where: the client address of the request that wrote the event, when there was one.
+alter table audit_event add column client_addr inet;
+create index audit_event_clinic_idx on audit_event (clinic_id, at desc) where clinic_id is not null;
+
+-- The board of every server process listens on one channel. The payload is only the clinic id
+-- (no PHI): each board then re-reads what it shows.
+create function board_changed_notify() returns trigger
+language plpgsql as $$
+begin
+    perform pg_notify('board_changed', c.clinic_id::text)
+    from (select distinct p.clinic_id from changed k join patient p on p.id = k.patient_id) c;
+    return null;
+end;
+$$;
+
+create trigger checkin_board_notify
+    after insert on checkin referencing new table as changed
+    for each statement execute function board_changed_notify();
+create trigger alert_insert_board_notify
+    after insert on alert referencing new table as changed
+    for each statement execute function board_changed_notify();
+create trigger alert_update_board_notify
+    after update on alert referencing new table as changed
+    for each statement execute function board_changed_notify();
+create trigger checkin_due_board_notify
+    after update on checkin_due referencing new table as changed
+    for each statement execute function board_changed_notify();
+
+-- The board: each patient's last answered window (consecutive misses are counted after it).
+create index checkin_due_completed_idx on checkin_due (patient_id, closes_at)
+    where status = 'completed';

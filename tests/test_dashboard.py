@@ -1,0 +1,447 @@
+"""The coordinator dashboard over HTTP: sign-in, sessions, lockout, CSRF, roles, security
+headers, the board's order and contents, live updates, and the audit trail of reads."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from server import db
+from server.clinics import service as clinics
+from server.settings import Settings
+from tests.factories import (
+    checkin_body,
+    client_ip,
+    enroll,
+    make_clinic,
+    make_patient,
+    now,
+)
+from tests.live import ServerProcess
+
+PASSWORD = "correct horse battery staple"
+
+
+async def make_staff(pool: db.Pool, clinic_id: uuid.UUID, role: str = "coordinator") -> str:
+    email = f"s-{secrets.token_hex(4)}@clinic.test"
+    async with pool.acquire() as conn:
+        await clinics.create_coordinator(
+            conn,
+            clinic_id=clinic_id,
+            email=email,
+            display_name="Staff",
+            role=role,
+            password=PASSWORD,
+            now=now(),
+        )
+    return email
+
+
+@pytest.fixture
+async def browser_like(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps its cookies, from its own address, like one browser."""
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=20.0, headers={"X-Forwarded-For": client_ip()}
+    ) as client:
+        yield client
+
+
+def hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, f"no {name} in the page"
+    return match.group(1)
+
+
+async def sign_in(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> httpx.Response:
+    form = await client.get("/coordinator/sign-in")
+    assert form.status_code == 200
+    return await client.post(
+        "/coordinator/sign-in",
+        data={
+            "csrf_token": hidden(form.text, "csrf_token"),
+            "email": email,
+            "password": password,
+            "next": "/coordinator/board",
+        },
+    )
+
+
+async def signed_in(client: httpx.AsyncClient, email: str) -> str:
+    """Sign in; returns the session's CSRF token from the board page."""
+    response = await sign_in(client, email)
+    assert response.status_code == 302, response.text
+    board = await client.get("/coordinator/board")
+    assert board.status_code == 200, board.text
+    return hidden(board.text, "csrf_token")
+
+
+# --- sign-in, sessions, lockout -----------------------------------------------------------------
+
+
+async def test_sign_in_board_and_sign_out(pool: db.Pool, browser_like: httpx.AsyncClient) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    assert (
+        (await browser_like.get("/coordinator/board"))
+        .headers["location"]
+        .startswith("/coordinator/sign-in?next=/coordinator/board")
+    )
+    response = await sign_in(browser_like, email.upper())  # emails are not case-sensitive
+    assert response.status_code == 302 and response.headers["location"] == "/coordinator/board"
+    cookie = response.headers["set-cookie"]
+    assert "checkin_staff=" in cookie and "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    token = browser_like.cookies["checkin_staff"]
+    assert len(token) >= 43  # 256 bits, base64url
+    stored = await pool.fetchrow(
+        "select s.id_hash, s.client_addr from staff_session s join coordinator c"
+        " on c.id = s.coordinator_id where c.email = $1",
+        email,
+    )
+    assert stored["id_hash"] != token.encode() and len(stored["id_hash"]) == 32
+    board = await browser_like.get("/coordinator/board")
+    assert board.status_code == 200 and "Today’s board" in board.text
+    csrf = hidden(board.text, "csrf_token")
+    out = await browser_like.post("/coordinator/sign-out", data={"csrf_token": csrf})
+    assert out.status_code == 302
+    browser_like.cookies.set("checkin_staff", token)  # the old cookie no longer works
+    assert (await browser_like.get("/coordinator/board")).status_code == 302
+
+
+async def test_wrong_password_then_lockout(pool: db.Pool, browser_like: httpx.AsyncClient) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    unknown = await sign_in(browser_like, "nobody@clinic.test")
+    wrong = await sign_in(browser_like, email, "wrong password")
+    assert unknown.status_code == wrong.status_code == 400
+    # The same words whether the account exists or not.
+    message = "The email or password is wrong."
+    assert message in unknown.text and message in wrong.text
+    for _ in range(4):
+        await sign_in(browser_like, email, "wrong password")
+    locked = await sign_in(browser_like, email)  # the right password, but locked
+    assert locked.status_code == 400 and "checkin_staff" not in browser_like.cookies
+    await pool.execute(
+        "update coordinator set locked_until = now() - interval '1 second' where email = $1", email
+    )
+    assert (await sign_in(browser_like, email)).status_code == 302
+    row = await pool.fetchrow(
+        "select failed_logins, locked_until from coordinator where email = $1", email
+    )
+    assert (row["failed_logins"], row["locked_until"]) == (0, None)
+    failures = await pool.fetchval(
+        "select count(*) from audit_event e join coordinator c on c.id = e.actor_id"
+        " where c.email = $1 and e.action = 'staff.sign_in_failed'",
+        email,
+    )
+    assert failures == 6
+
+
+async def test_sign_in_attempts_are_throttled_per_address(
+    pool: db.Pool, server: ServerProcess
+) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    address = client_ip()
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": address}
+    ) as client:
+        answers = [
+            (await sign_in(client, f"guess{i}@clinic.test", "x")).status_code for i in range(21)
+        ]
+        assert answers[:20] == [400] * 20 and answers[20] == 429
+        refused = await sign_in(client, email)  # even the right password, from here
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as elsewhere:
+        assert (await sign_in(elsewhere, email)).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("column", "age"),
+    [("last_seen_at", timedelta(minutes=31)), ("created_at", timedelta(hours=13))],
+)
+async def test_sessions_expire_idle_and_absolute(
+    pool: db.Pool, browser_like: httpx.AsyncClient, column: str, age: timedelta
+) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    await signed_in(browser_like, email)
+    await pool.execute(
+        f"update staff_session s set {column} = now() - $2::interval,"
+        " last_seen_at = least(s.last_seen_at, now() - $2::interval + interval '1 minute')"
+        " from coordinator c where c.id = s.coordinator_id and c.email = $1"
+        if column == "created_at"
+        else f"update staff_session s set {column} = now() - $2::interval"
+        " from coordinator c where c.id = s.coordinator_id and c.email = $1",
+        email,
+        age,
+    )
+    response = await browser_like.get("/coordinator/board")
+    assert response.status_code == 302 and "/coordinator/sign-in" in response.headers["location"]
+
+
+async def test_a_session_in_use_stays(pool: db.Pool, browser_like: httpx.AsyncClient) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    await signed_in(browser_like, email)
+    await pool.execute(
+        "update staff_session s set last_seen_at = now() - interval '29 minutes'"
+        " from coordinator c where c.id = s.coordinator_id and c.email = $1",
+        email,
+    )
+    assert (await browser_like.get("/coordinator/board")).status_code == 200
+    seen = await pool.fetchval(
+        "select now() - s.last_seen_at from staff_session s join coordinator c"
+        " on c.id = s.coordinator_id where c.email = $1",
+        email,
+    )
+    assert seen < timedelta(minutes=1)  # the idle clock restarted
+
+
+# --- CSRF, roles, clinics ------------------------------------------------------------------------
+
+
+async def test_forms_and_cookie_changes_need_the_csrf_token(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+    patient = await make_patient(pool, settings, clinic.id)
+    csrf = await signed_in(browser_like, email)
+    path = f"/coordinator/patients/{patient.patient_id}/nudge"
+    for data in ({}, {"csrf_token": "x" * 43}):
+        refused = await browser_like.post(path, data=data)
+        assert refused.status_code == 403 and "form has expired" in refused.text
+    # The JSON API with the session cookie: the token goes in a header.
+    api = f"/api/coordinator/patients/{patient.patient_id}/nudge"
+    assert (await browser_like.post(api)).status_code == 403
+    with_token = await browser_like.post(api, headers={"X-CSRF-Token": csrf})
+    assert with_token.status_code == 409  # past CSRF: this patient has no phone yet
+    assert (
+        await browser_like.get(f"/api/coordinator/patients/{patient.patient_id}")
+    ).status_code == 200
+    # Signing in needs the form's own token too (a cross-site page cannot read it).
+    async with httpx.AsyncClient(base_url=browser_like.base_url) as stranger:
+        forged = await stranger.post(
+            "/coordinator/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": ""}
+        )
+        assert forged.status_code == 403
+
+
+async def test_roles_and_other_clinics(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    clinic, other = await make_clinic(pool), await make_clinic(pool)
+    theirs = await make_patient(pool, settings, other.id)
+    email = await make_staff(pool, clinic.id)
+    csrf = await signed_in(browser_like, email)
+    assert (await browser_like.get("/coordinator/audit")).status_code == 403
+    protocol = await browser_like.patch(
+        "/api/coordinator/clinic/protocol",
+        json={"nudge_after_minutes": 90},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert protocol.status_code == 403
+    nudge = await browser_like.post(
+        f"/coordinator/patients/{theirs.patient_id}/nudge", data={"csrf_token": csrf}
+    )
+    assert nudge.status_code == 404 and "text/html" in nudge.headers["content-type"]
+    assert (await browser_like.get(f"/coordinator/patients/{theirs.patient_id}")).status_code == 404
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as admin:
+        admin_csrf = await signed_in(admin, await make_staff(pool, clinic.id, "admin"))
+        assert (await admin.get("/coordinator/audit")).status_code == 200
+        changed = await admin.patch(
+            "/api/coordinator/clinic/protocol",
+            json={"nudge_after_minutes": 90},
+            headers={"X-CSRF-Token": admin_csrf},
+        )
+        assert changed.status_code == 200, changed.text
+
+
+async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> None:
+    for path in ("/app/", "/api/checkins/due", "/coordinator/sign-in", "/healthz", "/nowhere"):
+        response = await http.get(path)
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp, path
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert "strict-transport-security" not in response.headers  # plain http here
+
+
+# --- the board -----------------------------------------------------------------------------------
+
+
+async def _window(
+    pool: db.Pool, patient_id: uuid.UUID, days_ago: int, status: str, hours_open: float = 12
+) -> None:
+    opens = now() - timedelta(days=days_ago, hours=hours_open + 1)
+    if status == "open":
+        opens = now() - timedelta(hours=hours_open)
+    await pool.execute(
+        "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
+        " status, completed_at) values ($1, 'daily', $2, $3, $4, $5::due_status,"
+        " case when $5 = 'completed' then $4::timestamptz end)",
+        patient_id,
+        (now() - timedelta(days=days_ago)).date(),
+        opens,
+        opens + timedelta(hours=hours_open if status != "open" else hours_open + 12),
+        status,
+    )
+
+
+async def _scenario(pool: db.Pool, settings: Settings) -> tuple[Any, dict[str, uuid.UUID]]:
+    """Five patients: an alert, three misses in a row (which raises its own missed_twice
+    alert), one miss, one check-in open 5 hours (past the 4-hour nudge delay), one who is
+    fine."""
+    clinic = await make_clinic(pool)
+    ids: dict[str, uuid.UUID] = {}
+    for name in ("Alert", "ThreeMisses", "OneMiss", "Overdue", "Fine"):
+        created = await make_patient(pool, settings, clinic.id, display_name=name)
+        ids[name] = created.patient_id
+        await pool.execute(
+            "update patient set status = 'active', planned_until = now() + interval '30 days',"
+            " created_at = now() - interval '20 days' where id = $1",
+            created.patient_id,
+        )
+    await _window(pool, ids["Alert"], 1, "completed")
+    await pool.execute(
+        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', now())",
+        ids["Alert"],
+    )
+    await _window(pool, ids["ThreeMisses"], 5, "completed")
+    for days in (3, 2, 1):
+        await _window(pool, ids["ThreeMisses"], days, "missed")
+    await _window(pool, ids["OneMiss"], 3, "missed")  # an old miss, answered since
+    await _window(pool, ids["OneMiss"], 2, "completed")
+    await _window(pool, ids["OneMiss"], 1, "missed")
+    await _window(pool, ids["Overdue"], 1, "completed")
+    await _window(pool, ids["Overdue"], 0, "open", hours_open=5)
+    await _window(pool, ids["Fine"], 1, "completed")
+    await _window(pool, ids["Fine"], 0, "open", hours_open=0.5)  # opened just now
+    await pool.execute(
+        "insert into infusion_session (patient_id, scheduled_at, status) values"
+        " ($1, now() - interval '4 days', 'completed'), ($1, now() + interval '10 days', 'scheduled')",
+        ids["ThreeMisses"],
+    )
+    return clinic, ids
+
+
+def _board_names(html: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/coordinator/patients/[^"]+">([^<]+)</a>', html)
+
+
+async def test_board_order_and_contents(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    email = await make_staff(pool, clinic.id)
+    await signed_in(browser_like, email)
+    html = (await browser_like.get("/coordinator/board")).text
+    # Alerts first (the more misses first among them), then misses, then silence.
+    assert _board_names(html) == ["ThreeMisses", "Alert", "OneMiss", "Overdue"]
+    row = html[html.index(f'id="row-{ids["ThreeMisses"]}"') :]
+    row = row[: row.index("</tr>")]
+    assert "3 missed in a row" in row
+    assert "last 4 days ago" in row and "next in 9 days" in row
+    # Since the last infusion: the windows of 3, 2 and 1 days ago, none answered.
+    assert "0%" in row and "(0/3)" in row
+    assert "no push subscription" in row
+    assert "missed twice" in row
+    assert "pain high" in html[html.index(f'id="row-{ids["Alert"]}"') :]
+    overdue = html[html.index(f'id="row-{ids["Overdue"]}"') :]
+    assert "open since" in overdue[: overdue.index("</tr>")]
+    events = await pool.fetch(
+        "select detail, host(client_addr) as addr from audit_event where action = 'board.view'"
+        " and clinic_id = $1",
+        clinic.id,
+    )
+    assert len(events) == 2  # one per board read (the sign-in redirect lands on the board)
+    assert sorted(events[-1]["detail"]["patient_ids"]) == sorted(
+        str(ids[n]) for n in ("Alert", "ThreeMisses", "OneMiss", "Overdue")
+    )
+    assert events[-1]["addr"] == browser_like.headers["x-forwarded-for"]
+
+
+async def test_names_are_escaped(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient = await make_patient(pool, settings, clinic.id, display_name="<script>x()</script>")
+    await pool.execute("update patient set status = 'active' where id = $1; ", patient.patient_id)
+    await pool.execute(
+        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', now())",
+        patient.patient_id,
+    )
+    await signed_in(browser_like, await make_staff(pool, clinic.id))
+    html = (await browser_like.get("/coordinator/board")).text
+    assert "<script>x()" not in html and "&lt;script&gt;x()" in html
+
+
+async def test_acknowledge_from_the_board(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    csrf = await signed_in(browser_like, await make_staff(pool, clinic.id))
+    alert_id = await pool.fetchval("select id from alert where patient_id = $1", ids["Alert"])
+    empty = await browser_like.post(
+        f"/coordinator/alerts/{alert_id}/acknowledge",
+        data={"csrf_token": csrf, "note": " ", "back": "/coordinator/board"},
+    )
+    assert empty.status_code == 422 and "must say what was done" in empty.text
+    done = await browser_like.post(
+        f"/coordinator/alerts/{alert_id}/acknowledge",
+        data={"csrf_token": csrf, "note": "Called; dose adjusted", "back": "/coordinator/board"},
+    )
+    assert done.status_code == 302
+    page = await browser_like.get(done.headers["location"])
+    assert "Alert acknowledged" in page.text
+    assert _board_names(page.text)[:2] == ["ThreeMisses", "OneMiss"]
+    note = await pool.fetchval("select note from alert where id = $1", alert_id)
+    assert note == "Called; dose adjusted"
+
+
+async def test_board_hears_checkins_from_any_process(
+    pool: db.Pool, settings: Settings, server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    """The event stream says "changed" when a patient of the clinic sends a check-in (the
+    server runs several processes; PostgreSQL carries the news between them)."""
+    clinic = await make_clinic(pool)
+    created = await make_patient(pool, settings, clinic.id)
+    device = await enroll(http, created.enrollment_code)
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=20.0, headers={"X-Forwarded-For": client_ip()}
+    ) as client:
+        await signed_in(client, await make_staff(pool, clinic.id))
+        async with client.stream("GET", "/coordinator/board/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+
+            async def next_event() -> str:
+                while True:
+                    line = await anext(lines)
+                    if line.startswith("event:"):
+                        return line.split(":", 1)[1].strip()
+
+            assert await asyncio.wait_for(next_event(), 10) == "ready"
+            sent = await http.post(
+                "/api/checkins",
+                json=checkin_body(),
+                headers={"Authorization": f"Bearer {device}"},
+            )
+            assert sent.status_code == 201
+            assert await asyncio.wait_for(next_event(), 10) == "changed"
