@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -445,3 +446,88 @@ async def test_board_hears_checkins_from_any_process(
             )
             assert sent.status_code == 201
             assert await asyncio.wait_for(next_event(), 10) == "changed"
+
+
+# --- patients, the patient page, the audit view --------------------------------------------------
+
+
+async def test_patients_list_filters_sorts_and_pages(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    await make_patient(pool, settings, clinic.id, display_name="Zed 100%_", condition="lyme")
+    await signed_in(browser_like, await make_staff(pool, clinic.id))
+
+    async def names(**params: Any) -> list[str]:
+        response = await browser_like.get("/coordinator/patients", params=params)
+        assert response.status_code == 200, response.text
+        return _board_names(response.text)
+
+    assert await names() == ["Alert", "Fine", "OneMiss", "Overdue", "ThreeMisses", "Zed 100%_"]
+    assert await names(q="miss") == ["OneMiss", "ThreeMisses"]
+    assert await names(q="%") == ["Zed 100%_"]  # typed text, not a pattern
+    assert await names(condition="lyme") == ["Zed 100%_"]
+    assert await names(status="invited") == ["Zed 100%_"]
+    assert await names(has_alert="1") == ["Alert", "ThreeMisses"]
+    # 30-day adherence below 60%: ThreeMisses answered 1 of 4, OneMiss 1 of 3.
+    assert await names(adherence_below="60") == ["OneMiss", "ThreeMisses"]
+    assert (await names(sort="adherence"))[:2] == ["ThreeMisses", "OneMiss"]
+    bad = await browser_like.get("/coordinator/patients", params={"condition": "flu"})
+    assert bad.status_code == 422 and "condition" in bad.text
+
+
+async def test_patient_page_schedule_and_enrollment_sheet(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    csrf = await signed_in(browser_like, await make_staff(pool, clinic.id))
+    path = f"/coordinator/patients/{ids['ThreeMisses']}"
+    page = await browser_like.get(path)
+    assert page.status_code == 200
+    assert "ThreeMisses" in page.text and '<svg class="chart"' in page.text
+    assert "Infusion schedule" in page.text
+    when = (now() + timedelta(days=60)).date()
+    added = await browser_like.post(
+        f"{path}/infusions", data={"csrf_token": csrf, "scheduled_at": f"{when}T09:30"}
+    )
+    assert added.status_code == 302
+    at = await pool.fetchval(
+        "select scheduled_at from infusion_session where patient_id = $1"
+        " and scheduled_at > now() + interval '30 days'",
+        ids["ThreeMisses"],
+    )
+    local = at.astimezone(ZoneInfo("America/New_York"))
+    assert (local.date(), local.hour, local.minute) == (when, 9, 30)  # the clinic's wall clock
+    sheet = await browser_like.post(f"{path}/enrollment-code", data={"csrf_token": csrf})
+    assert sheet.status_code == 200 and "<svg" in sheet.text
+    code = re.search(r'class="code">([0-9A-Z-]{14})<', sheet.text)
+    assert code is not None
+    actions = await pool.fetch(
+        "select action from audit_event where patient_id = $1 and actor_kind = 'coordinator'",
+        ids["ThreeMisses"],
+    )
+    assert {"patient.read", "checkin.trend", "checkin.list", "infusion.schedule"} <= {
+        r["action"] for r in actions
+    }
+
+
+async def test_audit_view_answers_who_viewed_a_patient(
+    pool: db.Pool, settings: Settings, server: ServerProcess, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    viewer = await make_staff(pool, clinic.id)
+    await signed_in(browser_like, viewer)
+    await browser_like.get(f"/coordinator/patients/{ids['Fine']}")
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as admin:
+        await signed_in(admin, await make_staff(pool, clinic.id, "admin"))
+        trail = await admin.get("/coordinator/audit", params={"patient": str(ids["Fine"])})
+        assert trail.status_code == 200
+        assert viewer in trail.text and browser_like.headers["x-forwarded-for"] in trail.text
+        assert "OneMiss" not in trail.text
+    seen = await pool.fetchval(
+        "select count(*) from audit_event where action = 'audit.view' and clinic_id = $1",
+        clinic.id,
+    )
+    assert seen == 1

@@ -5,33 +5,45 @@ by the services it calls."""
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
+import segno
 from litestar import Controller, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.params import Parameter
 from litestar.response import Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
+from markupsafe import Markup
 
 from server.auth import sessions
 from server.auth.guards import session_principal
 from server.auth.schemas import CoordinatorPrincipal
+from server.checkins import service as checkins
+from server.checkins.schemas import Trend
 from server.coordinators import service as coordinators
 from server.coordinators.live import BoardHub
+from server.coordinators.schemas import PatientFilter
 from server.db import Connection
 from server.deps import client_address, now_of, pool_of, settings_of, staff_connection
-from server.errors import DomainError, Forbidden
+from server.errors import DomainError, Forbidden, Invalid
+from server.patients import service as patients
 from server.reminders import service as reminders
+from server.schedule import sessions as schedule
+from server.schedule.schemas import InfusionChange, NewInfusion
 from server.settings import Settings
 from server.web import AnyRequest
 
 SIGN_IN_CSRF_COOKIE = "checkin_sign_in"
+STAFF_FILTER = Parameter(query="staff", default=None, description="one staff member's reads")
 HEARTBEAT_SECONDS = 15.0
 
 
@@ -226,3 +238,220 @@ class DashboardController(Controller):
                 staff.now,
             )
         return Redirect(f"{safe_next(form.get('back'))}?done={quote('Alert acknowledged')}")
+
+    @get("/patients")
+    async def patients(self, request: AnyRequest) -> Template:
+        filters = patient_filter(dict(request.query_params))
+        async with staff_page(request) as staff:
+            listing = await coordinators.patients_page(
+                staff.conn, staff.who.clinic_id, staff.who.coordinator_id, filters, staff.now
+            )
+        query = {k: v for k, v in request.query_params.items() if k != "page" and v != ""}
+        return page(
+            "patients.html",
+            staff.who,
+            listing=listing,
+            filters=filters,
+            query=query,
+            now=staff.now,
+            active="patients",
+        )
+
+    @get("/patients/{patient_id:uuid}")
+    async def patient(
+        self, request: AnyRequest, patient_id: UUID, done: str | None = None
+    ) -> Template:
+        async with staff_page(request) as staff:
+            ids = (staff.who.clinic_id, staff.who.coordinator_id, patient_id)
+            detail = await patients.patient_detail(staff.conn, *ids, staff.now)
+            trend = await checkins.trend_for_staff(staff.conn, *ids, 180, staff.now)
+            history = await checkins.history_for_staff(staff.conn, *ids, None, 30, staff.now)
+            infusions = await schedule.list_sessions(staff.conn, *ids, staff.now)
+            windows = await reminders.windows(staff.conn, *ids, None, 20, staff.now)
+        tz = staff.who.clinic_timezone
+        return page(
+            "patient.html",
+            staff.who,
+            patient=detail,
+            trend=trend,
+            chart=chart(trend, tz),
+            history=history,
+            infusions=infusions,
+            windows=windows,
+            now=staff.now,
+            done=done,
+            active="patients",
+        )
+
+    @post("/patients/{patient_id:uuid}/infusions")
+    async def add_infusion(self, request: AnyRequest, patient_id: UUID) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            at = local_time(form.get("scheduled_at", ""), staff.who.clinic_timezone)
+            await schedule.schedule_session(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient_id,
+                NewInfusion(scheduled_at=at),
+                staff.now,
+            )
+        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Infusion scheduled')}")
+
+    @post("/patients/{patient_id:uuid}/infusions/{session_id:uuid}")
+    async def change_infusion(
+        self, request: AnyRequest, patient_id: UUID, session_id: UUID
+    ) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            action = form.get("action")
+            if action == "reschedule":
+                at = local_time(form.get("scheduled_at", ""), staff.who.clinic_timezone)
+                change = InfusionChange(scheduled_at=at)
+            elif action == "completed":
+                change = InfusionChange(status="completed")
+            elif action == "cancelled":
+                change = InfusionChange(status="cancelled")
+            else:
+                raise Invalid.field("action", "must be reschedule, completed or cancelled")
+            await schedule.change_session(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient_id,
+                session_id,
+                change,
+                staff.now,
+            )
+        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Infusion updated')}")
+
+    @post("/patients/{patient_id:uuid}/enrollment-code")
+    async def enrollment_code(self, request: AnyRequest, patient_id: UUID) -> Template:
+        async with staff_page(request) as staff:
+            await form_of(request, staff.who)
+            created = await patients.new_code(
+                staff.conn,
+                staff.settings,
+                staff.who.clinic_id,
+                patient_id,
+                actor_kind="coordinator",
+                actor_id=staff.who.coordinator_id,
+                now=staff.now,
+            )
+        return page(
+            "enrollment.html",
+            staff.who,
+            created=created,
+            qr=qr_svg(created.enrollment_link),
+            active="patients",
+        )
+
+    @get("/audit")
+    async def audit_view(
+        self,
+        request: AnyRequest,
+        patient: UUID | None = None,
+        staff_member: UUID | None = STAFF_FILTER,
+        before: int | None = None,
+    ) -> Template:
+        async with staff_page(request) as staff:
+            if staff.who.role != "admin":
+                raise Forbidden("only the clinic's admins see the audit trail")
+            trail = await coordinators.audit_trail(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient,
+                staff_member,
+                before,
+                staff.now,
+            )
+        return page(
+            "audit.html",
+            staff.who,
+            trail=trail,
+            patient=patient,
+            staff_member=staff_member,
+            active="audit",
+        )
+
+
+def chart(trend: Trend, tz: str) -> dict[str, Any]:
+    """The patient page's SVG chart as coordinates: pain, fatigue and PEG-3 by day on 0-10, the
+    infusion days, and the baseline band (from the baseline down to 30% better, the line of a
+    meaningful improvement)."""
+    width, height, left, right, top, bottom = 720, 240, 32, 12, 12, 28
+    first, last = trend.since, trend.until
+    span = max(1, (last - first).days)
+
+    def x(day: date) -> float:
+        return round(left + (day - first).days / span * (width - left - right), 1)
+
+    def y(value: float) -> float:
+        return round(top + (1 - value / 10) * (height - top - bottom), 1)
+
+    series = []
+    for key, label, colour, dash in SERIES:
+        points = [(x(d.date), y(v)) for d in trend.days if (v := getattr(d, key)) is not None]
+        series.append(
+            {"key": key, "label": label, "colour": colour, "dash": dash, "points": points}
+        )
+    band = None
+    if trend.outcome is not None:
+        base = trend.outcome.baseline
+        band = {"y1": y(base), "y2": y(base * 0.7), "baseline": base}
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "bottom": height - bottom,
+        "ticks": [{"value": v, "y": y(v)} for v in (0, 5, 10)],
+        "series": series,
+        "infusions": [
+            {"x": x(i.date), "date": i.date, "status": i.status} for i in trend.infusions
+        ],
+        "band": band,
+        "first": first,
+        "last": last,
+    }
+
+
+SERIES = [
+    ("pain", "Pain now", "#a4161a", ""),
+    ("fatigue", "Fatigue", "#1d4e89", "6 4"),
+    ("peg", "PEG-3 (weekly)", "#6b3fa0", "2 3"),
+]
+
+
+def patient_filter(query: dict[str, str]) -> PatientFilter:
+    """The list's filters from its form; an empty field means "any"."""
+    wanted: dict[str, Any] = {k: v for k, v in query.items() if v != ""}
+    if "has_alert" in wanted:
+        wanted["has_alert"] = wanted["has_alert"] in ("1", "on", "true")
+    try:
+        return msgspec.convert(wanted, PatientFilter, strict=False)
+    except msgspec.ValidationError as exc:
+        field = str(exc).rpartition("$.")[2].rstrip("`") or "filters"
+        raise Invalid.field(field, "is not one of the choices offered") from None
+
+
+def local_time(text: str, tz: str) -> datetime:
+    """A datetime-local field ("2026-12-01T09:30") as that wall-clock time in the clinic."""
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid.field("scheduled_at", "must be a date and time") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=ZoneInfo(tz))
+
+
+def qr_svg(link: str) -> Markup:
+    """The enrollment link as a QR code, drawn on the server (segno: a pure-Python encoder)."""
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(
+        buffer, kind="svg", scale=4, border=2, xmldecl=False, title="Enrollment QR code"
+    )
+    # segno's own SVG of our own link: markup we made, not text from anyone.
+    return Markup(buffer.getvalue().decode())  # noqa: S704

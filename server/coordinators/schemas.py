@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -71,3 +71,65 @@ class BoardRow(msgspec.Struct, frozen=True):
 class Board(msgspec.Struct, frozen=True):
     rows: list[BoardRow]
     generated_at: datetime
+
+
+class PatientRow(msgspec.Struct, frozen=True):
+    patient_id: UUID
+    display_name: str
+    condition: str
+    status: str
+    created_at: datetime
+    last_checkin_at: datetime | None
+    open_alerts: int
+    completed: int
+    missed: int
+    total: int
+
+    @property
+    def adherence(self) -> int | None:
+        answered = self.completed + self.missed
+        return None if answered == 0 else round(100 * self.completed / answered)
+
+
+Sort = Literal["name", "last_checkin", "adherence", "alerts"]
+
+
+class PatientFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    q: Annotated[str, Meta(max_length=100)] | None = None
+    condition: Literal["crps", "fibromyalgia", "lyme", "other"] | None = None
+    status: Literal["invited", "active", "discharged"] | None = None
+    adherence_below: Annotated[int, Meta(ge=1, le=100)] | None = None
+    has_alert: bool = False
+    sort: Sort = "name"
+    page: Annotated[int, Meta(ge=1)] = 1
+
+
+class PatientsPage(msgspec.Struct, frozen=True):
+    rows: list[PatientRow]
+    total: int
+    page: int
+    pages: int
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    id: int
+    at: datetime
+    actor_kind: str
+    actor_id: UUID | None
+    actor_email: str | None
+    patient_id: UUID | None
+    patient_name: str | None
+    action: str
+    detail: dict[str, Any]
+    client_addr: str | None
+
+
+class StaffMember(msgspec.Struct, frozen=True):
+    id: UUID
+    email: str
+
+
+class AuditTrail(msgspec.Struct, frozen=True):
+    entries: list[AuditEntry]
+    staff: list[StaffMember]
+    next_before: int | None

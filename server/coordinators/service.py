@@ -7,7 +7,18 @@ from uuid import UUID
 
 from server import audit
 from server.coordinators import store
-from server.coordinators.schemas import Alert, AlertList, Board, BoardRow
+from server.coordinators.schemas import (
+    Alert,
+    AlertList,
+    AuditEntry,
+    AuditTrail,
+    Board,
+    BoardRow,
+    PatientFilter,
+    PatientRow,
+    PatientsPage,
+    StaffMember,
+)
 from server.db import Connection, to_struct, to_structs
 from server.errors import Conflict, Invalid, NotFound, check_text
 
@@ -78,3 +89,83 @@ async def board(conn: Connection, clinic_id: UUID, coordinator_id: UUID, now: da
             detail={"patient_ids": [str(r.patient_id) for r in rows]},
         )
     return Board(rows, now)
+
+
+PATIENTS_PER_PAGE = 50
+
+
+def _like(text: str) -> str:
+    """The typed text as a literal inside ILIKE '%...%'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def patients_page(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    wanted: PatientFilter,
+    now: datetime,
+) -> PatientsPage:
+    name = wanted.q.strip() if wanted.q else None
+    if name:
+        check_text("q", name)
+    async with conn.transaction():
+        rows = to_structs(
+            await store.patients_page(
+                conn,
+                clinic_id,
+                _like(name) if name else None,
+                wanted.condition or None,
+                wanted.status or None,
+                wanted.adherence_below,
+                wanted.has_alert,
+                wanted.sort,
+                PATIENTS_PER_PAGE,
+                (wanted.page - 1) * PATIENTS_PER_PAGE,
+                now,
+            ),
+            PatientRow,
+        )
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "patient.list",
+            now,
+            detail={"patient_ids": [str(r.patient_id) for r in rows]},
+        )
+    total = rows[0].total if rows else 0
+    return PatientsPage(rows, total, wanted.page, max(1, -(-total // PATIENTS_PER_PAGE)))
+
+
+AUDIT_PER_PAGE = 100
+
+
+async def audit_trail(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID | None,
+    actor_id: UUID | None,
+    before: int | None,
+    now: datetime,
+) -> AuditTrail:
+    """The clinic's audit events, newest first ("who viewed patient X"); reading it is itself
+    audited."""
+    async with conn.transaction():
+        rows = await store.audit_trail(
+            conn, clinic_id, patient_id, actor_id, before, AUDIT_PER_PAGE + 1
+        )
+        staff = to_structs(await store.staff_of_clinic(conn, clinic_id), StaffMember)
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "audit.view",
+            now,
+            patient_id=patient_id,
+            detail={"actor_id": str(actor_id) if actor_id else None},
+        )
+    entries = to_structs(rows[:AUDIT_PER_PAGE], AuditEntry)
+    next_before = entries[-1].id if len(rows) > AUDIT_PER_PAGE else None
+    return AuditTrail(entries, staff, next_before)

@@ -43,3 +43,37 @@ async def copy_export(
 
 async def board(conn: Connection, clinic_id: UUID, now: datetime) -> list[asyncpg.Record]:
     return await conn.fetch(q("board.board"), clinic_id, now)
+
+
+async def patients_page(
+    conn: Connection,
+    clinic_id: UUID,
+    name: str | None,
+    condition: str | None,
+    status: str | None,
+    adherence_below: int | None,
+    has_alert: bool,
+    sort: str,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        q("board.patients_page"),
+        clinic_id, name, condition, status, adherence_below, has_alert, sort, limit, offset, now,
+    )  # fmt: skip
+
+
+async def audit_trail(
+    conn: Connection,
+    clinic_id: UUID,
+    patient_id: UUID | None,
+    actor_id: UUID | None,
+    before: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("audit.search"), clinic_id, patient_id, actor_id, before, limit)
+
+
+async def staff_of_clinic(conn: Connection, clinic_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(q("audit.staff_of_clinic"), clinic_id)

@@ -20,3 +20,6 @@ where e.clinic_id = $1
   and ($4::bigint is null or e.id < $4)
 order by e.id desc
 limit $5
+
+-- name: staff_of_clinic :many
+select id, email from coordinator where clinic_id = $1 order by email

@@ -62,3 +62,39 @@ left join lateral (
     where rm.patient_id = k.id order by rm.send_at desc limit 1
 ) r on true
 order by k.open_alerts > 0 desc, k.misses desc, last.answered_at asc nulls first, k.display_name
+
+-- name: patients_page :many
+-- The clinic's patients with their last check-in, open alerts and 30-day adherence, filtered
+-- ($2 name contains, escaped; $3 condition; $4 status; $5 adherence below this per cent;
+-- $6 only with an open alert), sorted by $7, one page ($8 rows from $9). `total` counts all
+-- that match.
+with base as (
+    select p.id as patient_id, p.display_name, p.condition::text as condition,
+           p.status::text as status, p.created_at,
+           (select max(k.answered_at) from checkin k where k.patient_id = p.id) as last_checkin_at,
+           (select count(*) from alert a where a.patient_id = p.id and a.status = 'open') as open_alerts,
+           adh.completed, adh.missed
+    from patient p
+    cross join lateral (
+        select count(*) filter (where d.status = 'completed') as completed,
+               count(*) filter (where d.status = 'missed') as missed
+        from checkin_due d
+        where d.patient_id = p.id and d.closes_at > $10::timestamptz - interval '30 days'
+          and d.closes_at <= $10
+    ) adh
+    where p.clinic_id = $1
+      and ($2::text is null or p.display_name ilike '%' || $2 || '%')
+      and ($3::text is null or p.condition::text = $3)
+      and ($4::text is null or p.status::text = $4)
+)
+select b.*, count(*) over () as total
+from base b
+where ($5::int is null or (b.completed + b.missed > 0 and b.completed * 100 < $5 * (b.completed + b.missed)))
+  and (not $6::bool or b.open_alerts > 0)
+order by
+    case when $7 = 'name' then b.display_name end,
+    case when $7 = 'last_checkin' then b.last_checkin_at end asc nulls first,
+    case when $7 = 'adherence' then b.completed::float / nullif(b.completed + b.missed, 0) end asc nulls last,
+    case when $7 = 'alerts' then b.open_alerts end desc,
+    b.display_name, b.patient_id
+limit $8 offset $9
