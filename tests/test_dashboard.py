@@ -454,7 +454,7 @@ async def test_board_hears_checkins_from_any_process(
 async def test_patients_list_filters_sorts_and_pages(
     pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
 ) -> None:
-    clinic, ids = await _scenario(pool, settings)
+    clinic, _ = await _scenario(pool, settings)
     await make_patient(pool, settings, clinic.id, display_name="Zed 100%_", condition="lyme")
     await signed_in(browser_like, await make_staff(pool, clinic.id))
 
