@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import hashlib
 import math
 import multiprocessing
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -340,13 +341,18 @@ def _percent(part: tuple[int, int], whole: tuple[int, int]) -> tuple[int, int] |
     return _round((m * 100, s), 1)
 
 
+@functools.cache
 def outcome_block(
-    value: int, base: tuple[int, int] | None, n: int, kind: str, recent: tuple[int, int]
+    value: int, base_sum: int, base_n: int, kind: str, recent_sum: int, recent_n: int
 ) -> tuple[str, str | None]:
-    """The "outcome" JSON of outcome_json() and its category_3d (None without a baseline)."""
+    """The "outcome" JSON of outcome_json() for a value against the mean of base_n values
+    (none: no baseline) and a 3-day mean, and its category_3d (None without a baseline).
+    Cached: everything it depends on is a small integer, so few inputs ever occur."""
     head = f'"metric":"pain_now","value":{value},"baseline":'
-    if base is None:
+    if base_n == 0:
         return f"{{{head}null}}", None
+    base = _div((base_sum, 0), (base_n, 0))
+    recent = _div((recent_sum, 0), (recent_n, 0))
     difference = _sub((value, 0), base)
     recent_difference = _sub(recent, base)
     change = _round(difference, 2)
@@ -354,7 +360,7 @@ def outcome_block(
     category_3d = _category(_round(recent_difference, 2), _percent(recent_difference, base))
     block = (
         f"{{{head}{_text(_round(base, 2))},"
-        f'"baseline_n":{n},"baseline_kind":"{kind}",'
+        f'"baseline_n":{base_n},"baseline_kind":"{kind}",'
         f'"change":{_text(change)},"change_pct":{"null" if pct is None else _text(pct)},'
         f'"category":"{_category(change, pct)}",'
         f'"mean_3d":{_text(_round(recent, 2))},"category_3d":"{category_3d}"}}'
@@ -388,13 +394,24 @@ def _b64url(raw: bytes) -> str:
 # --- one patient, day by day --------------------------------------------------------------------
 
 
+class _Day(NamedTuple):
+    """One local day's daily window, with its COPY text made once for all its patients."""
+
+    date: date
+    opens: datetime
+    closes: datetime
+    text: str  # local_date, opens_at, closes_at
+    planned: datetime  # when the planner, HORIZON ahead, made the window
+    planned_text: str
+
+
 class _Windows:
     """Each (zone, reminder time)'s daily windows by day index, shared by its patients."""
 
     def __init__(self, now: datetime, days: int) -> None:
         self.now = now
         self.days = days
-        self._cache: dict[tuple[str, clock], list[tuple[str, datetime, datetime]]] = {}
+        self._cache: dict[tuple[str, clock], list[_Day]] = {}
 
     def start(self, zone: ZoneInfo) -> date:
         return local_date(self.now, zone) - timedelta(days=self.days - 1)
@@ -403,7 +420,7 @@ class _Windows:
         """The last day planned: the planner's horizon from now."""
         return (local_date(self.now + HORIZON, zone) - self.start(zone)).days
 
-    def get(self, zone: ZoneInfo, at: clock) -> list[tuple[str, datetime, datetime]]:
+    def get(self, zone: ZoneInfo, at: clock) -> list[_Day]:
         key = (zone.key, at)
         found = self._cache.get(key)
         if found is None:
@@ -412,7 +429,10 @@ class _Windows:
             for index in range(self.last_index(zone) + 1):
                 day = start + timedelta(days=index)
                 opens = local_instant(day, at, zone)
-                found.append((day.isoformat(), opens, opens + PROTOCOL.daily_window))
+                closes = opens + PROTOCOL.daily_window
+                planned = min(opens - HORIZON, self.now)
+                text = f"{day.isoformat()}\t{opens.isoformat()}\t{closes.isoformat()}"
+                found.append(_Day(day, opens, closes, text, planned, planned.isoformat()))
             self._cache[key] = found
         return found
 
@@ -439,6 +459,7 @@ class _Patient:
         rng = self.rng = random.Random(spec.seed)
         self.spec = spec
         self.id = spec.id
+        self.created_text = spec.created_at.isoformat()
         self.now = windows.now
         self.zone = ZoneInfo(spec.timezone)
         self.schedule = PatientSchedule(
@@ -516,6 +537,7 @@ class _Patient:
         self.pre_sum = self.pre_n = 0
         self.first_three: list[int] = []
         self.recent: deque[tuple[datetime, int]] = deque()
+        self.recent_sum = 0
         self.previous_status: str | None = None
         self.open_alerts: dict[str, datetime] = {}  # kind -> when it gets acknowledged
 
@@ -541,45 +563,43 @@ class _Patient:
     def day(self, index: int, out: _Out) -> None:
         if index >= len(self.windows):
             return
-        local_day, opens, closes = self.windows[index]
+        day = self.windows[index]
         rng = self.rng
         due_id = _uuid(rng)
-        created = max(opens - HORIZON, self.spec.created_at)
-        if opens > self.now:
-            self._window(out, due_id, local_day, opens, closes, "open", None, created)
+        if day.opens > self.now:
+            self._window(out, due_id, day, "open", None)
             return
 
-        self.effect = self.effect * self.decay + (1 - self.effect * self.decay) * self.gains.get(
-            index - 1, 0.0
-        )
+        decayed = self.effect * self.decay
+        self.effect = decayed + (1 - decayed) * self.gains.get(index - 1, 0.0)
         self.noise = 0.7 * self.noise + rng.gauss(0, 0.6)
         flare = sum(
-            size * (1 - abs(index - day - length / 2) / (length / 2))
-            for day, length, size in self.flares
-            if day <= index < day + length
+            size * (1 - abs(index - start - length / 2) / (length / 2))
+            for start, length, size in self.flares
+            if start <= index < start + length
         )
         mean = self.base_pain - self.relief * self.effect + flare + self.noise
         answers = self._answers(rng, mean)
         chance = self.after_answer if self.answered_yesterday else self.after_miss
         answered = rng.random() < chance and (self.silent_from is None or index < self.silent_from)
         self.answered_yesterday = answered
-        answered_at, received_at = self._answer_time(rng, opens, closes)
+        answered_at, received_at = self._answer_time(rng, day.opens, day.closes)
         if answered and received_at <= self.now:
-            self._window(out, due_id, local_day, opens, closes, "completed", received_at, created)
+            self._window(out, due_id, day, "completed", received_at)
             self._checkin(out, due_id, answers, answered_at, received_at)
-            self._reminders(out, due_id, local_day, opens, closes, created, received_at)
+            self._reminders(out, due_id, day, received_at)
             self.previous_status = "completed"
-        elif closes <= self.now:
-            self._window(out, due_id, local_day, opens, closes, "missed", None, created)
-            self._reminders(out, due_id, local_day, opens, closes, created, None)
+        elif day.closes <= self.now:
+            self._window(out, due_id, day, "missed", None)
+            self._reminders(out, due_id, day, None)
             if self.previous_status == "missed":
                 # The sweeper marks a window missed within a minute of its closing.
-                swept = min(closes + timedelta(seconds=rng.uniform(1, 60)), self.now)
+                swept = min(day.closes + timedelta(seconds=rng.uniform(1, 60)), self.now)
                 self._raise(out, "missed_twice", swept, None, f'{{"due_id": "{due_id}"}}')
             self.previous_status = "missed"
         else:
-            self._window(out, due_id, local_day, opens, closes, "open", None, created)
-            self._reminders(out, due_id, local_day, opens, closes, created, None)
+            self._window(out, due_id, day, "open", None)
+            self._reminders(out, due_id, day, None)
 
     def _answers(self, rng: random.Random, mean: float) -> dict[str, int]:
         pain = _scale(mean + rng.gauss(0, 0.5))
@@ -609,28 +629,22 @@ class _Patient:
         left = (closes - answered).total_seconds()
         return answered, answered + timedelta(seconds=min(delay, left * 0.9))
 
+    def _planned(self, day: _Day) -> str:
+        """When the window (and its reminders) were made: the horizon ahead, or enrollment."""
+        return day.planned_text if day.planned >= self.spec.created_at else self.created_text
+
     def _window(
-        self,
-        out: _Out,
-        due_id: uuid.UUID,
-        local_day: str,
-        opens: datetime,
-        closes: datetime,
-        status: str,
-        completed: datetime | None,
-        created: datetime,
+        self, out: _Out, due_id: uuid.UUID, day: _Day, status: str, completed: datetime | None
     ) -> None:
         out.add(
             "checkin_due",
             str(due_id),
             self.id,
             "daily",
-            local_day,
-            opens.isoformat(),
-            closes.isoformat(),
+            day.text,
             status,
             _ts(completed),
-            created.isoformat(),
+            self._planned(day),
         )
 
     def _checkin(
@@ -654,8 +668,7 @@ class _Patient:
             note=note,
         )
         value = answers["pain_now"]
-        base, n, kind, recent = self._baseline(answered_at, value)
-        block, category_3d = outcome_block(value, base, n, kind, recent)
+        block, category_3d = outcome_block(value, *self._baseline(answered_at, value))
         flags = []
         if value >= PAIN_HIGH:
             flags.append("pain_high")
@@ -683,31 +696,26 @@ class _Patient:
         for flag in flags:
             self._raise(out, flag, received_at, checkin_id, "{}")
 
-    def _baseline(
-        self, at: datetime, value: int
-    ) -> tuple[tuple[int, int] | None, int, str, tuple[int, int]]:
-        """The baseline (mean, n, kind) and the 3-day mean the insert query finds for this
-        check-in, then remember it as the query would find it next time."""
+    def _baseline(self, at: datetime, value: int) -> tuple[int, int, str, int, int]:
+        """What the insert query averages for this check-in: the baseline's (sum, count, kind;
+        count 0 for none) and the last 72 hours' (sum, count). Then remember the check-in as
+        the query finds it next time."""
         first = self.first_infusion
         in_pre = first - timedelta(days=14) <= at < first
-        pre_n = self.pre_n + in_pre
-        pre_sum = self.pre_sum + value * in_pre
-        oldest = [*self.first_three, value][:3]
-        while self.recent and self.recent[0][0] <= at - timedelta(hours=72):
-            self.recent.popleft()
-        recent_values = [v for _, v in self.recent]
-        recent = _div((sum(recent_values) + value, 0), (len(recent_values) + 1, 0))
-
-        self.pre_n, self.pre_sum = pre_n, pre_sum
+        self.pre_n += in_pre
+        self.pre_sum += value * in_pre
         if len(self.first_three) < 3:
             self.first_three.append(value)
+        while self.recent and self.recent[0][0] <= at - timedelta(hours=72):
+            self.recent_sum -= self.recent.popleft()[1]
         self.recent.append((at, value))
-
-        if pre_n > 0 and (pre_n >= 3 or at >= first):
-            return _div((pre_sum, 0), (pre_n, 0)), pre_n, "before_first_infusion", recent
-        if len(oldest) == 3:
-            return _div((sum(oldest), 0), (3, 0)), 3, "first_three", recent
-        return None, 0, "", recent
+        self.recent_sum += value
+        recent = (self.recent_sum, len(self.recent))
+        if self.pre_n > 0 and (self.pre_n >= 3 or at >= first):
+            return self.pre_sum, self.pre_n, "before_first_infusion", *recent
+        if len(self.first_three) == 3:
+            return sum(self.first_three), 3, "first_three", *recent
+        return 0, 0, "", *recent
 
     def _raise(
         self, out: _Out, kind: str, at: datetime, checkin_id: uuid.UUID | None, detail: str
@@ -740,21 +748,14 @@ class _Patient:
         )
 
     def _reminders(
-        self,
-        out: _Out,
-        due_id: uuid.UUID,
-        local_day: str,
-        opens: datetime,
-        closes: datetime,
-        created: datetime,
-        completed: datetime | None,
+        self, out: _Out, due_id: uuid.UUID, day: _Day, completed: datetime | None
     ) -> None:
         """The window's opening reminder and nudge as the dispatcher left them, for the last
         week's windows. Ones not yet due are left out: nothing is pending."""
-        if opens <= self.now - timedelta(days=REMINDER_DAYS):
+        if day.opens <= self.now - timedelta(days=REMINDER_DAYS):
             return
         rng = self.rng
-        window = PlannedWindow(Questionnaire.daily, date.fromisoformat(local_day), opens, closes)
+        window = PlannedWindow(Questionnaire.daily, day.date, day.opens, day.closes)
         for planned in plan_reminders(
             window, self.schedule, PROTOCOL, self.now, window_is_new=False
         ):
@@ -784,12 +785,11 @@ class _Patient:
                     str(duration),
                 )
                 self.last_push = sent_at
-                tapped = completed is not None and completed - sent_at < timedelta(hours=1)
-                if (tapped and rng.random() < 0.7) or rng.random() < 0.05:
-                    opened = min(sent_at + timedelta(seconds=rng.uniform(5, 600)), self.now)
-                    if tapped:
-                        assert completed is not None
+                if completed is not None and completed - sent_at < timedelta(hours=1):
+                    if rng.random() < 0.7:  # tapped the notification, then answered
                         opened = max(sent_at, completed - timedelta(seconds=rng.uniform(20, 60)))
+                elif rng.random() < 0.05:  # tapped it and left it there
+                    opened = min(sent_at + timedelta(seconds=rng.uniform(5, 600)), self.now)
             out.add(
                 "reminder",
                 str(reminder_id),
@@ -797,13 +797,13 @@ class _Patient:
                 str(due_id),
                 planned.kind.value,
                 send_at.isoformat(),
-                closes.isoformat(),
+                day.closes.isoformat(),
                 status,
                 str(attempts),
                 _ts(sent_at),
                 _ts(opened),
                 reason,
-                created.isoformat(),
+                self._planned(day),
             )
 
     def finish(self, out: _Out) -> None:

@@ -22,6 +22,7 @@ from tests.factories import (
     checkin_body,
     client_ip,
     enroll,
+    enrolled_patient,
     make_clinic,
     make_patient,
     now,
@@ -531,3 +532,92 @@ async def test_audit_view_answers_who_viewed_a_patient(
         clinic.id,
     )
     assert seen == 1
+
+
+async def test_side_effects_after_each_infusion(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient, auth = await enrolled_patient(pool, settings, http, clinic.id, display_name="Ines")
+    session_id = await pool.fetchval(
+        "insert into infusion_session (patient_id, scheduled_at, status)"
+        " values ($1, now() - interval '1 day', 'completed') returning id",
+        patient.patient_id,
+    )
+    await pool.execute(
+        "delete from checkin_due where patient_id = $1 and questionnaire = 'post_infusion'",
+        patient.patient_id,
+    )
+    for hours_ago, effects in ((20, {"dizziness": "moderate", "headache": "mild"}),
+                               (2, {"headache": "severe"})):  # fmt: skip
+        opens = now() - timedelta(hours=hours_ago + 1)
+        await pool.execute(
+            "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
+            " session_id) values ($1, 'post_infusion', $2, $3, $3::timestamptz + interval '6 hours', $4)",
+            patient.patient_id, opens.date() - timedelta(days=hours_ago), opens, session_id,
+        )  # fmt: skip
+        answers: dict[str, Any] = {
+            "pain_now": 4, "pain_avg_24h": 4, "fatigue": 5, "sleep_quality": 5,
+            "side_effects": sorted(effects),
+        }  # fmt: skip
+        answers |= {f"severity_{code}": level for code, level in effects.items()}
+        body = checkin_body() | {
+            "questionnaire": "post_infusion",
+            "answers": answers,
+            "answered_at": (now() - timedelta(hours=hours_ago)).isoformat(),
+        }
+        response = await http.post("/api/checkins", json=body, headers=auth)
+        assert response.status_code == 201, response.text
+    await signed_in(browser_like, await make_staff(pool, clinic.id))
+    page = await browser_like.get(f"/coordinator/patients/{patient.patient_id}")
+    section = page.text[page.text.index("Side effects after infusions") :]
+    row = section[section.index("<tbody>") : section.index("</tbody>")]
+    # Two check-ins after the session; the worst severity of each effect.
+    assert "<td>2</td>" in row
+    assert "dizziness (moderate)" in row and "headache (<strong>severe</strong>)" in row
+
+
+async def test_patient_settings_and_discharge_from_the_patient_page(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient, auth = await enrolled_patient(pool, settings, http, clinic.id, display_name="Ken")
+    csrf = await signed_in(browser_like, await make_staff(pool, clinic.id))
+    path = f"/coordinator/patients/{patient.patient_id}"
+    saved = await browser_like.post(
+        f"{path}/settings",
+        data={
+            "csrf_token": csrf, "reminder_time": "08:15", "quiet_start": "22:00",
+            "quiet_end": "07:00", "language": "es", "timezone": "Europe/Madrid",
+            "pause_days": "3",
+        },
+    )  # fmt: skip
+    assert saved.status_code == 302, saved.text
+    me = (await http.get("/api/me", headers=auth)).json()
+    assert (me["reminder_time"], me["language"], me["timezone"]) == ("08:15", "es", "Europe/Madrid")
+    assert me["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert me["reminders_paused_until"] is not None
+    bad = await browser_like.post(
+        f"{path}/settings", data={"csrf_token": csrf, "timezone": "Mars/Olympus"}
+    )
+    assert bad.status_code == 422 and "timezone" in bad.text
+    cleared = await browser_like.post(
+        f"{path}/settings", data={"csrf_token": csrf, "pause_days": "0"}
+    )
+    assert cleared.status_code == 302
+    me = (await http.get("/api/me", headers=auth)).json()
+    assert me["quiet_hours"] is None and me["reminders_paused_until"] is None
+    unconfirmed = await browser_like.post(f"{path}/discharge", data={"csrf_token": csrf})
+    assert unconfirmed.status_code == 422
+    gone = await browser_like.post(f"{path}/discharge", data={"csrf_token": csrf, "confirm": "yes"})
+    assert gone.status_code == 302
+    assert (await http.get("/api/me", headers=auth)).status_code == 401  # the phone stops
+    open_windows = await pool.fetchval(
+        "select count(*) from checkin_due where patient_id = $1 and status = 'open'",
+        patient.patient_id,
+    )
+    assert open_windows == 0
+    again = await browser_like.post(
+        f"{path}/discharge", data={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert again.status_code == 409

@@ -9,7 +9,7 @@ import io
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
@@ -36,6 +36,7 @@ from server.db import Connection
 from server.deps import client_address, now_of, pool_of, settings_of, staff_connection
 from server.errors import DomainError, Forbidden, Invalid
 from server.patients import service as patients
+from server.patients.schemas import ProfilePatch
 from server.reminders import service as reminders
 from server.schedule import sessions as schedule
 from server.schedule.schemas import InfusionChange, NewInfusion
@@ -268,6 +269,7 @@ class DashboardController(Controller):
             history = await checkins.history_for_staff(staff.conn, *ids, None, 30, staff.now)
             infusions = await schedule.list_sessions(staff.conn, *ids, staff.now)
             windows = await reminders.windows(staff.conn, *ids, None, 20, staff.now)
+            after_infusions = await schedule.side_effects(staff.conn, *ids, staff.now)
         tz = staff.who.clinic_timezone
         return page(
             "patient.html",
@@ -278,6 +280,7 @@ class DashboardController(Controller):
             history=history,
             infusions=infusions,
             windows=windows,
+            after_infusions=after_infusions,
             now=staff.now,
             done=done,
             active="patients",
@@ -324,6 +327,31 @@ class DashboardController(Controller):
                 staff.now,
             )
         return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Infusion updated')}")
+
+    @post("/patients/{patient_id:uuid}/settings")
+    async def patient_settings(self, request: AnyRequest, patient_id: UUID) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            await patients.update_settings_for_staff(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient_id,
+                settings_patch(form, staff.now),
+                staff.now,
+            )
+        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Settings saved')}")
+
+    @post("/patients/{patient_id:uuid}/discharge")
+    async def discharge(self, request: AnyRequest, patient_id: UUID) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            if form.get("confirm") != "yes":
+                raise Invalid.field("confirm", "tick the box to confirm the discharge")
+            await patients.discharge(
+                staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
+            )
+        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Patient discharged')}")
 
     @post("/patients/{patient_id:uuid}/enrollment-code")
     async def enrollment_code(self, request: AnyRequest, patient_id: UUID) -> Template:
@@ -434,6 +462,32 @@ def patient_filter(query: dict[str, str]) -> PatientFilter:
     except msgspec.ValidationError as exc:
         field = str(exc).rpartition("$.")[2].rstrip("`") or "filters"
         raise Invalid.field(field, "is not one of the choices offered") from None
+
+
+def settings_patch(form: dict[str, str], now: datetime) -> ProfilePatch:
+    """The patient settings form as a change: empty quiet hours clear them, a pause of N days
+    runs from now (0 resumes reminders)."""
+    wanted: dict[str, Any] = {
+        "reminder_time": form.get("reminder_time", ""),
+        "language": form.get("language", ""),
+        "timezone": form.get("timezone", ""),
+    }
+    wanted = {k: v for k, v in wanted.items() if v}
+    start, end = form.get("quiet_start", ""), form.get("quiet_end", "")
+    wanted["quiet_hours"] = {"start": start, "end": end} if start or end else None
+    pause = form.get("pause_days", "")
+    if pause:
+        if not pause.isdigit() or int(pause) > 180:
+            raise Invalid.field("pause_days", "must be a number of days from 0 to 180")
+        days = int(pause)
+        wanted["reminders_paused_until"] = (
+            (now + timedelta(days=days)).isoformat() if days else None
+        )
+    try:
+        return msgspec.convert(wanted, ProfilePatch, strict=False)
+    except msgspec.ValidationError as exc:
+        field = str(exc).rpartition("$.")[2].rstrip("`").split(".")[0] or "settings"
+        raise Invalid.field(field, "is not valid here") from None
 
 
 def local_time(text: str, tz: str) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -21,7 +21,13 @@ from server.deps import now_of, pool_of, staff_request
 from server.fhir import service as fhir
 from server.pagination import Cursor
 from server.patients import service as patients
-from server.patients.schemas import NewPatient, PatientCreated, PatientDetail, PatientPage
+from server.patients.schemas import (
+    NewPatient,
+    PatientCreated,
+    PatientDetail,
+    PatientPage,
+    ProfilePatch,
+)
 from server.web import AnyRequest
 
 PageSize = Parameter(default=50, ge=1, le=100)
@@ -58,6 +64,31 @@ class CoordinatorPatientController(Controller):
     async def patient_detail(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
         async with staff_request(request) as staff:
             return await patients.patient_detail(
+                staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
+            )
+
+    @patch("/{patient_id:uuid}", summary="Change the patient's reminder settings (audited)")
+    async def update_patient(
+        self, request: AnyRequest, patient_id: UUID, data: ProfilePatch
+    ) -> PatientDetail:
+        async with staff_request(request) as staff:
+            return await patients.update_settings_for_staff(
+                staff.conn,
+                staff.who.clinic_id,
+                staff.who.coordinator_id,
+                patient_id,
+                data,
+                staff.now,
+            )
+
+    @post(
+        "/{patient_id:uuid}/discharge",
+        status_code=200,
+        summary="Discharge: phones stop, windows and reminders are withdrawn",
+    )
+    async def discharge(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
+        async with staff_request(request) as staff:
+            return await patients.discharge(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 

@@ -98,6 +98,7 @@ class PatientDetail(msgspec.Struct, frozen=True):
     language: Language
     created_at: datetime
     reminders_paused_until: datetime | None
+    quiet_hours: QuietHours | None
     windows_completed_30d: int
     windows_missed_30d: int
     adherence_30d: float | None

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from msgspec import UNSET
 
 from server import audit
@@ -15,7 +16,7 @@ from server.auth import throttle
 from server.auth.tokens import new_enrollment_code, new_token, normalize_code, sha256
 from server.checkins import store as checkin_store
 from server.db import Connection, Pool, to_struct
-from server.errors import BadRequest, Invalid, NotFound, TooManyRequests, check_text
+from server.errors import BadRequest, Conflict, Invalid, NotFound, TooManyRequests, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store
 from server.patients.schemas import (
@@ -304,9 +305,56 @@ async def patient_detail(
             patient_id=patient_id,
         )
     completed, missed = row["windows_completed_30d"], row["windows_missed_30d"]
+    fields = {k: row[k] for k in row.keys() if k not in ("quiet_start", "quiet_end")}  # noqa: SIM118 - asyncpg.Record is not a Mapping
+    quiet = row["quiet_start"]
     return PatientDetail(
-        **{k: row[k] for k in row.keys()},  # noqa: SIM118 - asyncpg.Record is not a Mapping
+        **fields,
+        quiet_hours=QuietHours(quiet, row["quiet_end"]) if quiet is not None else None,
         adherence_30d=round(completed / (completed + missed), 3) if completed + missed else None,
         latest_scores=latest["scores"] if latest else None,
         latest_checkin_at=latest["answered_at"] if latest else None,
     )
+
+
+async def update_settings_for_staff(
+    conn: Connection,
+    clinic_id: UUID,
+    coordinator_id: UUID,
+    patient_id: UUID,
+    patch: ProfilePatch,
+    now: datetime,
+) -> PatientDetail:
+    """A coordinator changes the patient's reminder time, quiet hours, language, time zone or
+    pause (as the patient can in the app); audited with the fields changed."""
+    async with conn.transaction():
+        if not await store.exists_in_clinic(conn, patient_id, clinic_id):
+            raise NotFound("no such patient")
+        await update_profile(conn, patient_id, patch, now)
+        changed = sorted(k for k, v in msgspec.structs.asdict(patch).items() if v is not UNSET)
+        await audit.by_coordinator(
+            conn,
+            coordinator_id,
+            clinic_id,
+            "patient.settings",
+            now,
+            patient_id=patient_id,
+            detail={"fields": changed},
+        )
+    return await patient_detail(conn, clinic_id, coordinator_id, patient_id, now)
+
+
+async def discharge(
+    conn: Connection, clinic_id: UUID, coordinator_id: UUID, patient_id: UUID, now: datetime
+) -> PatientDetail:
+    """The patient leaves the programme: their phones stop working at once in every process,
+    open windows are cancelled, future ones and waiting reminders withdrawn."""
+    async with conn.transaction():
+        if not await store.discharge(conn, patient_id, clinic_id):
+            if not await store.exists_in_clinic(conn, patient_id, clinic_id):
+                raise NotFound("no such patient")
+            raise Conflict("the patient was already discharged")
+        await schedule.replan(conn, patient_id, now)
+        await audit.by_coordinator(
+            conn, coordinator_id, clinic_id, "patient.discharge", now, patient_id=patient_id
+        )
+    return await patient_detail(conn, clinic_id, coordinator_id, patient_id, now)

@@ -101,3 +101,8 @@ async def exists_in_clinic(conn: Connection, patient_id: UUID, clinic_id: UUID) 
 
 async def schedule_settings(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(q("patients.schedule_settings"), patient_id)
+
+
+async def discharge(conn: Connection, patient_id: UUID, clinic_id: UUID) -> bool:
+    changed = await conn.fetchval(q("patients.discharge"), patient_id, clinic_id)
+    return changed is not None

@@ -32,3 +32,17 @@ class InfusionChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     scheduled_at: Instant | UnsetType = UNSET
     status: Literal["completed", "cancelled"] | UnsetType = UNSET
+
+
+class SideEffect(msgspec.Struct, frozen=True):
+    code: str
+    severity: str | None  # mild, moderate or severe, when the patient said
+
+
+class AfterInfusion(msgspec.Struct, frozen=True):
+    """What the patient reported in the post-infusion check-ins after one session."""
+
+    session_id: UUID
+    scheduled_at: datetime
+    checkins: int
+    side_effects: list[SideEffect]

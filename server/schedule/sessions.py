@@ -13,7 +13,14 @@ from server.db import Connection, to_struct
 from server.errors import Conflict, Invalid, NotFound
 from server.schedule import service as schedule
 from server.schedule import store
-from server.schedule.schemas import Infusion, InfusionChange, InfusionList, NewInfusion
+from server.schedule.schemas import (
+    AfterInfusion,
+    Infusion,
+    InfusionChange,
+    InfusionList,
+    NewInfusion,
+    SideEffect,
+)
 
 # Far enough for a booster series and for entering a past infusion late; not a typo's year.
 EARLIEST = timedelta(days=365)
@@ -112,3 +119,39 @@ async def change_session(
             detail={"session_id": str(session_id)},
         )
     return to_struct(row, Infusion)
+
+
+async def side_effects(
+    conn: Connection, clinic_id: UUID, coordinator_id: UUID, patient_id: UUID, now: datetime
+) -> list[AfterInfusion]:
+    """Side effects reported after each of the last 10 completed infusions, worst severity
+    per effect."""
+    async with conn.transaction():
+        await _patient_status(conn, patient_id, clinic_id)
+        rows = await store.side_effects(conn, patient_id)
+        await audit.by_coordinator(
+            conn, coordinator_id, clinic_id, "infusion.side_effects", now, patient_id=patient_id
+        )
+    by_session: dict[UUID, tuple[datetime, int, dict[str, str | None]]] = {}
+    for row in rows:
+        at, count, effects = by_session.get(row["session_id"], (row["scheduled_at"], 0, {}))
+        answers = row["answers"]
+        if answers is not None:
+            count += 1
+            for code in answers.get("side_effects", []):
+                if code == "none":
+                    continue
+                severity = answers.get(f"severity_{code}")
+                known = effects.get(code)
+                if known is None or SEVERITY.index(severity or "") > SEVERITY.index(known or ""):
+                    effects[code] = severity
+        by_session[row["session_id"]] = (at, count, effects)
+    return [
+        AfterInfusion(
+            session_id, at, count, [SideEffect(code, sev) for code, sev in sorted(effects.items())]
+        )
+        for session_id, (at, count, effects) in by_session.items()
+    ]
+
+
+SEVERITY = ["", "mild", "moderate", "severe"]

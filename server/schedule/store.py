@@ -159,3 +159,7 @@ async def update_session(
 async def patient_status(conn: Connection, patient_id: UUID, clinic_id: UUID) -> str | None:
     status: str | None = await conn.fetchval(q("infusions.patient_status"), patient_id, clinic_id)
     return status
+
+
+async def side_effects(conn: Connection, patient_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(q("infusions.side_effects"), patient_id)

@@ -23,3 +23,16 @@ returning id, scheduled_at, status::text as status, created_at, updated_at
 
 -- name: patient_status :scalar
 select status::text from patient where id = $1 and clinic_id = $2
+
+-- name: side_effects :many
+-- The post-infusion check-ins after each of the patient's last 10 completed sessions (filed
+-- under the windows that session opened).
+select s.id as session_id, s.scheduled_at, k.answered_at, k.answers
+from (
+    select id, scheduled_at from infusion_session
+    where patient_id = $1 and status = 'completed'
+    order by scheduled_at desc limit 10
+) s
+left join checkin_due d on d.session_id = s.id and d.patient_id = $1
+left join checkin k on k.due_id = d.id and k.patient_id = $1
+order by s.scheduled_at desc, k.answered_at

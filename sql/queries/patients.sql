@@ -63,6 +63,7 @@ limit $4
 select p.id as patient_id, p.display_name, p.condition::text as condition, p.status::text as status,
        p.timezone, to_char(p.reminder_time, 'HH24:MI') as reminder_time,
        p.language::text as language, p.created_at, p.reminders_paused_until,
+       to_char(p.quiet_start, 'HH24:MI') as quiet_start, to_char(p.quiet_end, 'HH24:MI') as quiet_end,
        (select count(*) from checkin_due d where d.patient_id = p.id
          and d.status = 'completed' and d.closes_at > $3::timestamptz - interval '30 days' and d.closes_at <= $3) as windows_completed_30d,
        (select count(*) from checkin_due d where d.patient_id = p.id
@@ -76,3 +77,8 @@ where p.id = $1 and p.clinic_id = $2
 
 -- name: exists_in_clinic :scalar
 select exists (select 1 from patient where id = $1 and clinic_id = $2)
+
+-- name: discharge :one
+update patient set status = 'discharged'
+where id = $1 and clinic_id = $2 and status <> 'discharged'
+returning id
