@@ -621,3 +621,67 @@ async def test_patient_settings_and_discharge_from_the_patient_page(
         f"{path}/discharge", data={"csrf_token": csrf, "confirm": "yes"}
     )
     assert again.status_code == 409
+
+
+async def test_admins_manage_staff_and_the_protocol(
+    pool: db.Pool, server: ServerProcess, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    admin_email = await make_staff(pool, clinic.id, "admin")
+    csrf = await signed_in(browser_like, admin_email)
+    added = await browser_like.post(
+        "/coordinator/staff",
+        data={
+            "csrf_token": csrf, "email": "New.Nurse@clinic.test", "display_name": "New Nurse",
+            "role": "coordinator", "password": PASSWORD,
+        },
+    )  # fmt: skip
+    assert added.status_code == 302, added.text
+    short = await browser_like.post(
+        "/coordinator/staff",
+        data={"csrf_token": csrf, "email": "b@clinic.test", "role": "coordinator", "password": "x"},
+    )
+    assert short.status_code == 422 and "password" in short.text
+    nurse = await pool.fetchrow(
+        "select id, role::text from coordinator where email = 'new.nurse@clinic.test'"
+    )
+    assert nurse["role"] == "coordinator"
+    creation = await pool.fetchrow(
+        "select actor_kind::text, actor_id from audit_event where action = 'coordinator.create'"
+        " and detail->>'coordinator_id' = $1",
+        str(nurse["id"]),
+    )
+    assert creation["actor_kind"] == "coordinator"
+
+    # The nurse signs in; disabling her ends her session at once.
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as nurse_browser:
+        await signed_in(nurse_browser, "new.nurse@clinic.test")
+        assert (await nurse_browser.get("/coordinator/staff")).status_code == 403
+        assert (await nurse_browser.get("/coordinator/protocol")).status_code == 403
+        off = await browser_like.post(
+            f"/coordinator/staff/{nurse['id']}", data={"csrf_token": csrf, "action": "disable"}
+        )
+        assert off.status_code == 302
+        assert (await nurse_browser.get("/coordinator/board")).status_code == 302
+        assert (await sign_in(nurse_browser, "new.nurse@clinic.test")).status_code == 400
+    me = await pool.fetchval("select id from coordinator where email = $1", admin_email)
+    myself = await browser_like.post(
+        f"/coordinator/staff/{me}", data={"csrf_token": csrf, "action": "coordinator"}
+    )
+    assert myself.status_code == 409
+
+    saved = await browser_like.post(
+        "/coordinator/protocol",
+        data={"csrf_token": csrf, "nudge_after_minutes": "90", "weekly_weekday": "3"},
+    )
+    assert saved.status_code == 302
+    row = await pool.fetchrow(
+        "select nudge_after_minutes, weekly_weekday from clinic where id = $1", clinic.id
+    )
+    assert (row["nudge_after_minutes"], row["weekly_weekday"]) == (90, 3)
+    wrong = await browser_like.post(
+        "/coordinator/protocol", data={"csrf_token": csrf, "nudge_after_minutes": "5"}
+    )
+    assert wrong.status_code == 422 and "nudge_after_minutes" in wrong.text

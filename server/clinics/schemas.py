@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -56,3 +56,20 @@ class ProtocolPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ProtocolChanged(msgspec.Struct, frozen=True):
     protocol: Protocol
     patients_to_replan: int
+
+
+class StaffMember(msgspec.Struct, frozen=True):
+    id: UUID
+    email: str
+    display_name: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+    last_sign_in: datetime | None
+
+
+class NewStaff(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: Annotated[str, Meta(min_length=3, max_length=254)]
+    role: Literal["coordinator", "admin"]
+    password: Annotated[str, Meta(max_length=1024)]
+    display_name: Annotated[str, Meta(max_length=200)] = ""

@@ -14,12 +14,14 @@ from server.clinics.schemas import (
     ApiToken,
     Clinic,
     Coordinator,
+    NewStaff,
     Protocol,
     ProtocolChanged,
     ProtocolPatch,
+    StaffMember,
 )
-from server.db import Connection, to_struct
-from server.errors import Forbidden, Invalid, NotFound, check_text
+from server.db import Connection, to_struct, to_structs
+from server.errors import Conflict, Forbidden, Invalid, NotFound, check_text
 from server.schedule.windows import is_valid_zone
 
 MIN_PASSWORD_LENGTH = 12
@@ -68,7 +70,9 @@ async def create_coordinator(
     role: str,
     password: str,
     now: datetime,
+    by: CoordinatorPrincipal | None = None,
 ) -> Coordinator:
+    """A new coordinator; ``by`` is the admin who added them (else the operator, on the CLI)."""
     check_password(password)
     check_text("email", email)
     check_text("name", display_name)
@@ -85,8 +89,8 @@ async def create_coordinator(
         created = to_struct(row, Coordinator)
         await audit.record(
             conn,
-            actor_kind="operator",
-            actor_id=None,
+            actor_kind="coordinator" if by else "operator",
+            actor_id=by.coordinator_id if by else None,
             clinic_id=clinic_id,
             patient_id=None,
             action="coordinator.create",
@@ -137,8 +141,7 @@ async def change_protocol(
 ) -> ProtocolChanged:
     """Admins only. Every active patient's plan is redone in the background within a minute
     (windows not yet open follow; opened and answered ones stay)."""
-    if who.role != "admin":
-        raise Forbidden("only the clinic's admins change its protocol")
+    _admin(who, "change its protocol")
     values = {
         name: value
         for name in ProtocolPatch.__struct_fields__
@@ -152,3 +155,65 @@ async def change_protocol(
         )
         await store.wake_planner(conn)
     return ProtocolChanged(to_struct(row, Protocol), stale)
+
+
+def _admin(who: CoordinatorPrincipal, what: str) -> None:
+    if who.role != "admin":
+        raise Forbidden(f"only the clinic's admins {what}")
+
+
+async def list_staff(conn: Connection, who: CoordinatorPrincipal) -> list[StaffMember]:
+    _admin(who, "manage its coordinators")
+    return to_structs(await store.staff(conn, who.clinic_id), StaffMember)
+
+
+async def add_staff(
+    conn: Connection, who: CoordinatorPrincipal, new: NewStaff, now: datetime
+) -> Coordinator:
+    """An admin adds a coordinator or admin of their own clinic, with a first password."""
+    _admin(who, "add coordinators")
+    return await create_coordinator(
+        conn,
+        clinic_id=who.clinic_id,
+        email=new.email,
+        display_name=new.display_name,
+        role=new.role,
+        password=new.password,
+        now=now,
+        by=who,
+    )
+
+
+async def change_staff(
+    conn: Connection,
+    who: CoordinatorPrincipal,
+    coordinator_id: UUID,
+    action: str,
+    now: datetime,
+) -> None:
+    """Disable (sessions end at once), enable, or change the role of a colleague. Nobody
+    changes their own account this way, so a clinic never loses its last admin by accident."""
+    _admin(who, "manage its coordinators")
+    if coordinator_id == who.coordinator_id:
+        raise Conflict("you cannot disable or demote yourself; ask another admin")
+    async with conn.transaction():
+        if action in ("disable", "enable"):
+            found = await store.set_disabled(
+                conn, coordinator_id, who.clinic_id, action == "disable", now
+            )
+            if found and action == "disable":
+                await store.end_sessions(conn, coordinator_id, now)
+        elif action in ("coordinator", "admin"):
+            found = await store.set_role(conn, coordinator_id, who.clinic_id, action)
+        else:
+            raise Invalid.field("action", "must be disable, enable, coordinator or admin")
+        if not found:
+            raise NotFound("no such coordinator")
+        await audit.by_coordinator(
+            conn,
+            who.coordinator_id,
+            who.clinic_id,
+            f"coordinator.{action}",
+            now,
+            detail={"coordinator_id": str(coordinator_id)},
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -71,3 +72,23 @@ async def plans_stale(conn: Connection, clinic_id: UUID) -> int:
 
 async def wake_planner(conn: Connection) -> None:
     await conn.execute(q("clinics.wake_planner"))
+
+
+async def staff(conn: Connection, clinic_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(q("clinics.staff"), clinic_id)
+
+
+async def set_disabled(
+    conn: Connection, coordinator_id: UUID, clinic_id: UUID, disabled: bool, now: datetime
+) -> bool:
+    found = await conn.fetchval(q("clinics.set_disabled"), coordinator_id, clinic_id, disabled, now)
+    return found is not None
+
+
+async def set_role(conn: Connection, coordinator_id: UUID, clinic_id: UUID, role: str) -> bool:
+    found = await conn.fetchval(q("clinics.set_role"), coordinator_id, clinic_id, role)
+    return found is not None
+
+
+async def end_sessions(conn: Connection, coordinator_id: UUID, now: datetime) -> None:
+    await conn.execute(q("clinics.end_sessions"), coordinator_id, now)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -29,6 +29,8 @@ from server.auth.guards import session_principal
 from server.auth.schemas import CoordinatorPrincipal
 from server.checkins import service as checkins
 from server.checkins.schemas import Trend
+from server.clinics import service as clinics
+from server.clinics.schemas import NewStaff, ProtocolPatch
 from server.coordinators import service as coordinators
 from server.coordinators.live import BoardHub
 from server.coordinators.schemas import PatientFilter
@@ -43,6 +45,7 @@ from server.schedule.schemas import InfusionChange, NewInfusion
 from server.settings import Settings
 from server.web import AnyRequest
 
+T = TypeVar("T")
 SIGN_IN_CSRF_COOKIE = "checkin_sign_in"
 STAFF_FILTER = Parameter(query="staff", default=None, description="one staff member's reads")
 HEARTBEAT_SECONDS = 15.0
@@ -374,6 +377,48 @@ class DashboardController(Controller):
             active="patients",
         )
 
+    @get("/staff")
+    async def staff(self, request: AnyRequest, done: str | None = None) -> Template:
+        async with staff_page(request) as staff:
+            members = await clinics.list_staff(staff.conn, staff.who)
+        return page("staff.html", staff.who, members=members, done=done, active="staff")
+
+    @post("/staff")
+    async def add_staff(self, request: AnyRequest) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            new = form_struct(form, NewStaff, ("email", "display_name", "role", "password"))
+            await clinics.add_staff(staff.conn, staff.who, new, staff.now)
+        return Redirect(f"/coordinator/staff?done={quote('Coordinator added')}")
+
+    @post("/staff/{coordinator_id:uuid}")
+    async def change_staff(self, request: AnyRequest, coordinator_id: UUID) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            await clinics.change_staff(
+                staff.conn, staff.who, coordinator_id, form.get("action", ""), staff.now
+            )
+        return Redirect(f"/coordinator/staff?done={quote('Saved')}")
+
+    @get("/protocol")
+    async def protocol(self, request: AnyRequest, done: str | None = None) -> Template:
+        async with staff_page(request) as staff:
+            if staff.who.role != "admin":
+                raise Forbidden("only the clinic's admins change its protocol")
+            current = await clinics.get_protocol(staff.conn, staff.who.clinic_id)
+        return page("protocol.html", staff.who, protocol=current, done=done, active="protocol")
+
+    @post("/protocol")
+    async def change_protocol(self, request: AnyRequest) -> Redirect:
+        async with staff_page(request) as staff:
+            form = await form_of(request, staff.who)
+            patch = form_struct(form, ProtocolPatch, ProtocolPatch.__struct_fields__)
+            changed = await clinics.change_protocol(
+                staff.conn, staff.who.clinic_id, staff.who, patch, staff.now
+            )
+        message = f"Saved; {changed.patients_to_replan} patients' plans follow within a minute"
+        return Redirect(f"/coordinator/protocol?done={quote(message)}")
+
     @get("/audit")
     async def audit_view(
         self,
@@ -457,11 +502,21 @@ def patient_filter(query: dict[str, str]) -> PatientFilter:
     wanted: dict[str, Any] = {k: v for k, v in query.items() if v != ""}
     if "has_alert" in wanted:
         wanted["has_alert"] = wanted["has_alert"] in ("1", "on", "true")
+    return convert(wanted, PatientFilter)
+
+
+def form_struct(form: dict[str, str], type_: type[T], fields: Iterable[str]) -> T:
+    """Named fields of a posted form as a Struct; an empty field is left out."""
+    return convert({name: form[name] for name in fields if form.get(name, "") != ""}, type_)
+
+
+def convert(wanted: dict[str, Any], type_: type[T]) -> T:
+    """Form values as a Struct, or a 422 naming the field that is wrong."""
     try:
-        return msgspec.convert(wanted, PatientFilter, strict=False)
+        return msgspec.convert(wanted, type_, strict=False)
     except msgspec.ValidationError as exc:
-        field = str(exc).rpartition("$.")[2].rstrip("`") or "filters"
-        raise Invalid.field(field, "is not one of the choices offered") from None
+        field = str(exc).rpartition("$.")[2].rstrip("`").split(".")[0].split("[")[0] or "form"
+        raise Invalid.field(field, "is missing or not valid") from None
 
 
 def settings_patch(form: dict[str, str], now: datetime) -> ProfilePatch:
@@ -483,11 +538,7 @@ def settings_patch(form: dict[str, str], now: datetime) -> ProfilePatch:
         wanted["reminders_paused_until"] = (
             (now + timedelta(days=days)).isoformat() if days else None
         )
-    try:
-        return msgspec.convert(wanted, ProfilePatch, strict=False)
-    except msgspec.ValidationError as exc:
-        field = str(exc).rpartition("$.")[2].rstrip("`").split(".")[0] or "settings"
-        raise Invalid.field(field, "is not valid here") from None
+    return convert(wanted, ProfilePatch)
 
 
 def local_time(text: str, tz: str) -> datetime:

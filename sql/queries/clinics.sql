@@ -47,3 +47,25 @@ select count(*) from stale
 
 -- name: wake_planner :exec
 select pg_notify('checkin_reminders', 'replan')
+
+-- name: staff :many
+-- The clinic's coordinators with their latest sign-in.
+select c.id, c.email, c.display_name, c.role::text as role, c.created_at, c.disabled_at,
+       (select max(s.created_at) from staff_session s where s.coordinator_id = c.id) as last_sign_in
+from coordinator c
+where c.clinic_id = $1
+order by c.disabled_at is not null, c.email
+
+-- name: set_disabled :one
+-- Disabling takes effect at once: sessions and API tokens are checked against disabled_at.
+update coordinator set disabled_at = case when $3::boolean then coalesce(disabled_at, $4) end
+where id = $1 and clinic_id = $2
+returning id
+
+-- name: set_role :one
+update coordinator set role = $3::staff_role
+where id = $1 and clinic_id = $2
+returning id
+
+-- name: end_sessions :exec
+update staff_session set ended_at = $2 where coordinator_id = $1 and ended_at is null

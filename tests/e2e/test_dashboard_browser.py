@@ -101,6 +101,12 @@ async def test_coordinator_morning_round(
     await page.get_by_role("link", name="Audit").click()
     await expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
     await check(page, "audit")
+    await page.get_by_role("link", name="Staff").click()
+    await expect(page.get_by_role("heading", name="Staff")).to_be_visible()
+    await check(page, "staff")
+    await page.get_by_role("link", name="Protocol").click()
+    await expect(page.get_by_role("heading", name="Check-in protocol")).to_be_visible()
+    await check(page, "protocol")
 
     # Back on the board: the patient's check-in reaches a second server process, and the row
     # goes away without a reload.
