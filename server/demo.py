@@ -149,6 +149,7 @@ async def _seed(conn: Connection, settings: Settings, now: datetime) -> DemoLogi
             invite = created  # left un-enrolled so its link works
             continue
         await _history(conn, rng, clinic.id, created.patient_id, new, start, now)
+    await conn.execute(q("demo.acknowledge_old_alerts"), clinic.id, coordinator.id, now)
     assert invite is not None
     return DemoLogins(
         True,

@@ -454,7 +454,9 @@ def chart(trend: Trend, tz: str) -> dict[str, Any]:
     infusion days, and the baseline band (from the baseline down to 30% better, the line of a
     meaningful improvement)."""
     width, height, left, right, top, bottom = 720, 240, 32, 12, 12, 28
-    first, last = trend.since, trend.until
+    # From the first answer or infusion in the range, so a new patient's weeks fill the width.
+    dates = [d.date for d in trend.days] + [i.date for i in trend.infusions]
+    first, last = (min(dates) if dates else trend.since), trend.until
     span = max(1, (last - first).days)
 
     def x(day: date) -> float:
