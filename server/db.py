@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,3 +309,42 @@ async def ping(pool: Pool, limit: float) -> bool:
             return bool(await pool.fetchval("select 1"))
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
+
+
+async def listen_forever(
+    dsn: str,
+    channel: str,
+    on_notify: Callable[[str], None],
+    *,
+    on_listening: Callable[[], None],
+    on_lost: Callable[[], None],
+    what: str,
+    probe_every: float = 20.0,
+    retry_every: float = 1.0,
+) -> None:
+    """Keep a LISTEN connection on ``channel`` for as long as the server runs, reconnecting on
+    loss. ``on_listening`` runs once each (re)connection is listening (notifications sent while
+    it was down are lost: the caller catches up there); ``on_lost`` when it goes down."""
+    while True:
+        conn: asyncpg.Connection[asyncpg.Record] | None = None
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _c, event=lost: event.set())
+            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(str(payload)))
+            on_listening()
+            while not lost.is_set():
+                # A silently dropped network raises nothing: probe it now and then.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=probe_every)
+                if not lost.is_set():
+                    await conn.fetchval("select 1", timeout=5)
+            log.warning("%s: listening connection lost; reconnecting", what)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("%s: cannot listen (%s); retrying", what, type(exc).__name__)
+        finally:
+            on_lost()
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
+        await asyncio.sleep(retry_every)

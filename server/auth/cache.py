@@ -9,18 +9,12 @@ listening connection is down, the cache is bypassed entirely.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections import OrderedDict
 from uuid import UUID
 
-import asyncpg
-
+from server import db
 from server.auth.schemas import PatientPrincipal
-
-log = logging.getLogger(__name__)
 
 CHANNEL = "checkin_device_changed"
 PROBE_EVERY = 20.0
@@ -76,33 +70,22 @@ class DeviceCache:
         self._generation += 1
         self._entries.clear()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        self.invalidate(str(payload))
+    def _listening(self) -> None:
+        self.clear()  # anything cached before we listened may be stale
+        self.enabled = True
 
-    async def listen(self, dsn: str, retry_every: float = 1.0) -> None:
-        """Keep a LISTEN connection open for as long as the server runs; reconnect on loss."""
-        while True:
-            conn: asyncpg.Connection[asyncpg.Record] | None = None
-            try:
-                conn = await asyncpg.connect(dsn, timeout=10)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, event=lost: event.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self.clear()  # anything cached before we listened may be stale
-                self.enabled = True
-                while not lost.is_set():
-                    # A silently dropped network raises nothing: probe it now and then.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=PROBE_EVERY)
-                    if not lost.is_set():
-                        await conn.fetchval("select 1", timeout=5)
-                log.warning("device cache: listening connection lost; cache off until back")
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("device cache: cannot listen (%s); cache off", type(exc).__name__)
-            finally:
-                self.enabled = False
-                self.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-            await asyncio.sleep(retry_every)
+    def _lost(self) -> None:
+        self.enabled = False
+        self.clear()
+
+    async def listen(self, dsn: str) -> None:
+        """Invalidate from PostgreSQL for as long as the server runs; off while not listening."""
+        await db.listen_forever(
+            dsn,
+            CHANNEL,
+            self.invalidate,
+            on_listening=self._listening,
+            on_lost=self._lost,
+            what="device cache",
+            probe_every=PROBE_EVERY,
+        )

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-import asyncpg
-
-log = logging.getLogger(__name__)
+from server import db
 
 CHANNEL = "board_changed"
 PROBE_EVERY = 30.0
@@ -46,29 +43,15 @@ class BoardHub:
             if not self._boards[key]:
                 del self._boards[key]
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        self.publish(str(payload))
-
-    async def listen(self, dsn: str, retry_every: float = 1.0) -> None:
-        """Keep the LISTEN connection for as long as the server runs; reconnect on loss."""
-        while True:
-            conn: asyncpg.Connection[asyncpg.Record] | None = None
-            try:
-                conn = await asyncpg.connect(dsn, timeout=10)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, event=lost: event.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self.publish(EVERYONE)
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=PROBE_EVERY)
-                    if not lost.is_set():
-                        await conn.fetchval("select 1", timeout=5)
-                log.warning("live boards: listening connection lost; reconnecting")
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("live boards: cannot listen (%s); retrying", type(exc).__name__)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-            await asyncio.sleep(retry_every)
+    async def listen(self, dsn: str) -> None:
+        """Hear board_changed for as long as the server runs; after a reconnect every open
+        board re-reads, as notifications sent meanwhile are lost."""
+        await db.listen_forever(
+            dsn,
+            CHANNEL,
+            self.publish,
+            on_listening=lambda: self.publish(EVERYONE),
+            on_lost=lambda: None,
+            what="live boards",
+            probe_every=PROBE_EVERY,
+        )
