@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import functools
+import gc
 import hashlib
 import math
 import multiprocessing
@@ -137,6 +138,8 @@ BLOCK_DAYS = 7  # days simulated per message from a worker: the unit of time ord
 REMINDER_DAYS = 7  # reminders are kept for the windows of the last week only
 INFUSION_SERIES = (0, 2, 4, 7, 9, 11)  # days after the first infusion
 PAIN_HIGH = 9  # the clinic default pain_alert_threshold
+BASELINE = timedelta(days=14)  # before the first infusion, per the insert query
+RECENT = timedelta(hours=72)  # the insert query's 3-day mean
 PUSH_HOSTS = (
     ("https://fcm.googleapis.com/fcm/send/", 6),
     ("https://web.push.apple.com/", 3),
@@ -461,6 +464,7 @@ class _Patient:
         self.id = spec.id
         self.created_text = spec.created_at.isoformat()
         self.now = windows.now
+        self.reminders_from = self.now - timedelta(days=REMINDER_DAYS)
         self.zone = ZoneInfo(spec.timezone)
         self.schedule = PatientSchedule(
             self.zone, spec.reminder_time, QUIET_HOURS if spec.quiet else None
@@ -482,10 +486,14 @@ class _Patient:
         self.effect = 0.0
         self.noise = 0.0
         self.fatigue_base = rng.uniform(0.5, 3.0)
-        self.flares = [
-            (day, rng.randint(4, 12), rng.uniform(1.5, 3.5))
-            for day in (rng.randrange(windows.days) for _ in range(_poisson(rng, 0.8)))
-        ]
+        # Flares: a few days to two weeks of pain rising and settling again, ~0.8 a year.
+        self.flares: dict[int, float] = {}
+        for _ in range(_poisson(rng, 0.8)):
+            onset, length = rng.randrange(windows.days), rng.randint(4, 12)
+            size = rng.uniform(1.5, 3.5)
+            for day in range(onset, onset + length):
+                extra = size * (1 - abs(day - onset - length / 2) / (length / 2))
+                self.flares[day] = self.flares.get(day, 0.0) + extra
 
         # Adherence: a two-state chain (answered yesterday or not) whose long-run rate is the
         # patient's; ~10% answer only 30-60% of days, and a few went quiet in the last days.
@@ -531,6 +539,7 @@ class _Patient:
             )
         # The insert query's first infusion: the series never has a cancelled session.
         self.first_infusion = datetime.fromisoformat(self.sessions[0][1])
+        self.baseline_from = self.first_infusion - BASELINE
 
         # What the insert query reads back: values before the first infusion, the first three,
         # the last 72 hours.
@@ -573,11 +582,7 @@ class _Patient:
         decayed = self.effect * self.decay
         self.effect = decayed + (1 - decayed) * self.gains.get(index - 1, 0.0)
         self.noise = 0.7 * self.noise + rng.gauss(0, 0.6)
-        flare = sum(
-            size * (1 - abs(index - start - length / 2) / (length / 2))
-            for start, length, size in self.flares
-            if start <= index < start + length
-        )
+        flare = self.flares.get(index, 0.0)
         mean = self.base_pain - self.relief * self.effect + flare + self.noise
         answers = self._answers(rng, mean)
         chance = self.after_answer if self.answered_yesterday else self.after_miss
@@ -701,12 +706,12 @@ class _Patient:
         count 0 for none) and the last 72 hours' (sum, count). Then remember the check-in as
         the query finds it next time."""
         first = self.first_infusion
-        in_pre = first - timedelta(days=14) <= at < first
+        in_pre = self.baseline_from <= at < first
         self.pre_n += in_pre
         self.pre_sum += value * in_pre
         if len(self.first_three) < 3:
             self.first_three.append(value)
-        while self.recent and self.recent[0][0] <= at - timedelta(hours=72):
+        while self.recent and self.recent[0][0] <= at - RECENT:
             self.recent_sum -= self.recent.popleft()[1]
         self.recent.append((at, value))
         self.recent_sum += value
@@ -752,7 +757,7 @@ class _Patient:
     ) -> None:
         """The window's opening reminder and nudge as the dispatcher left them, for the last
         week's windows. Ones not yet due are left out: nothing is pending."""
-        if day.opens <= self.now - timedelta(days=REMINDER_DAYS):
+        if day.opens <= self.reminders_from:
             return
         rng = self.rng
         window = PlannedWindow(Questionnaire.daily, day.date, day.opens, day.closes)
@@ -864,6 +869,8 @@ def _simulate(
     specs: list[PatientSpec], now: datetime, days: int, blocks: int, out_queue: Any
 ) -> None:
     """Worker process: simulate these patients day by day and send each block's COPY text."""
+    # Millions of short-lived rows and no reference cycles: collection would only cost time.
+    gc.disable()
     try:
         sample = {"pain_now": 7, "pain_avg_24h": 6, "fatigue": 5, "sleep_quality": 4}
         if validate_answers(DAILY, sample, "other"):

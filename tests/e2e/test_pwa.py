@@ -43,6 +43,16 @@ async def patient_with_daily_due(
     return created
 
 
+async def until_true(page: Page, expression: str, within: float = 10.0) -> Any:
+    """Evaluate until truthy. Not page.wait_for_function: its polling compiles the predicate
+    inside the page, which the app's Content-Security-Policy (no eval) rightly refuses."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await page.evaluate(expression)):
+        assert asyncio.get_running_loop().time() < deadline, f"still false: {expression}"
+        await asyncio.sleep(0.05)
+    return value
+
+
 async def http_post(server: ServerProcess, path: str, headers: dict[str, str]) -> Any:
     async with httpx.AsyncClient(base_url=server.url) as client:
         response = await client.post(path, headers=headers)
@@ -142,7 +152,7 @@ async def test_offline_checkin_is_kept_and_stored_once(
     context, page = await phone(browser)
     await page.goto(created.enrollment_link)
     await expect(page.get_by_role("status")).to_contain_text("Hola, Luis")
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await until_true(page, "navigator.serviceWorker.controller !== null")
 
     await context.set_offline(True)
     for question, value in [
@@ -319,14 +329,15 @@ async def test_reminder_through_the_push_service_opens_the_checkin(
             "data": delivery.payload.decode(),
         },
     )
-    shown = await page.wait_for_function(
+    shown = await until_true(
+        page,
         """async () => {
         const registration = await navigator.serviceWorker.ready;
         const [n] = await registration.getNotifications({tag: 'checkin'});
         return n ? {title: n.title, body: n.body, data: n.data} : null;
-    }"""
+    }""",
     )
-    assert await shown.json_value() == {
+    assert shown == {
         "title": "Your care team asks for a check-in",
         "body": "Open the app when you have a minute.",
         "data": {"url": f"/app/#checkin/{due_id}", "reminder_id": reminder_id},
