@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -471,75 +472,9 @@ class _Patient:
         )
         self.windows = windows.get(self.zone, spec.reminder_time)
         self.today = windows.days - 1
-        start = windows.start(self.zone)
 
-        # Pain: ~7 before treatment; responders fall to ~4 after the series.
-        self.base_pain = min(9.3, max(4.5, rng.gauss(7.0, 0.8)))
-        kind = rng.random()
-        if kind < 0.65:
-            self.relief, boosters = max(1.5, rng.gauss(3.2, 0.5)), 99
-        elif kind < 0.85:
-            self.relief, boosters = max(0.5, rng.gauss(1.5, 0.4)), 99
-        else:  # non-responders stop after a booster or two
-            self.relief, boosters = max(0.0, rng.gauss(0.2, 0.3)), rng.randint(1, 2)
-        self.decay = math.exp(-1 / rng.uniform(40, 80))
-        self.effect = 0.0
-        self.noise = 0.0
-        self.fatigue_base = rng.uniform(0.5, 3.0)
-        # Flares: a few days to two weeks of pain rising and settling again, ~0.8 a year.
-        self.flares: dict[int, float] = {}
-        for _ in range(_poisson(rng, 0.8)):
-            onset, length = rng.randrange(windows.days), rng.randint(4, 12)
-            size = rng.uniform(1.5, 3.5)
-            for day in range(onset, onset + length):
-                extra = size * (1 - abs(day - onset - length / 2) / (length / 2))
-                self.flares[day] = self.flares.get(day, 0.0) + extra
-
-        # Adherence: a two-state chain (answered yesterday or not) whose long-run rate is the
-        # patient's; ~10% answer only 30-60% of days, and a few went quiet in the last days.
-        rate = rng.uniform(0.30, 0.60) if rng.random() < 0.10 else rng.triangular(0.75, 0.95, 0.9)
-        self.after_miss = 0.6 * rate
-        self.after_answer = 1 - self.after_miss * (1 - rate) / rate
-        self.answered_yesterday = True
-        self.silent_from = self.today - rng.randint(2, 10) if rng.random() < 0.03 else None
-
-        # Infusions: six in two weeks, then boosters every 4-8 weeks until the next one ahead;
-        # now and then a booster is cancelled and held a few days later.
-        first = rng.randint(14, 28)
-        plan = [(first + offset, "series") for offset in INFUSION_SERIES]
-        day = plan[-1][0]
-        while boosters > 0 and day <= self.today:
-            day += rng.randint(28, 56)
-            if day < self.today and rng.random() < 0.04:
-                plan.append((day, "cancelled"))
-                day += rng.randint(2, 7)
-            plan.append((day, "booster"))
-            boosters -= 1
-        self.gains = {
-            d: 0.35 if kind == "series" else 0.7 for d, kind in plan if kind != "cancelled"
-        }
-        self.sessions: list[tuple[str, ...]] = []
-        last_visit = spec.created_at  # the series is booked at enrollment, a booster at a visit
-        for day, kind in plan:
-            at = local_instant(
-                start + timedelta(days=day),
-                clock(rng.randint(9, 14), rng.choice((0, 30))),
-                self.zone,
-            )
-            created = spec.created_at if kind == "series" else min(last_visit, self.now)
-            if kind == "cancelled":
-                status, updated = "cancelled", max(created, at - timedelta(days=rng.uniform(1, 5)))
-            elif at <= self.now:
-                status, updated = "completed", min(at + timedelta(hours=2), self.now)
-                last_visit = updated
-            else:
-                status, updated = "scheduled", created
-            self.sessions.append(
-                (str(_uuid(rng)), at.isoformat(), status, created.isoformat(), updated.isoformat())
-            )
-        # The insert query's first infusion: the series never has a cancelled session.
-        self.first_infusion = datetime.fromisoformat(self.sessions[0][1])
-        self.baseline_from = self.first_infusion - BASELINE
+        boosters = self._course(rng, windows.days)
+        self._infusions(rng, windows.start(self.zone), boosters)
 
         # What the insert query reads back: values before the first infusion, the first three,
         # the last 72 hours.
@@ -555,6 +490,80 @@ class _Patient:
         self.replaced_device = rng.random() < 0.06
         self.last_seen = spec.created_at
         self.last_push: datetime | None = None
+
+    def _course(self, rng: random.Random, days: int) -> int:
+        """Draw the patient's pain and adherence; returns how many boosters they will have."""
+        # Pain ~7 before treatment; responders fall to ~4 after the series, partial responders
+        # by ~1.5, the rest hardly (and they stop after a booster or two).
+        self.base_pain = min(9.3, max(4.5, rng.gauss(7.0, 0.8)))
+        kind = rng.random()
+        if kind < 0.65:
+            self.relief, boosters = max(1.5, rng.gauss(3.6, 0.5)), days
+        elif kind < 0.85:
+            self.relief, boosters = max(0.5, rng.gauss(1.5, 0.4)), days
+        else:
+            self.relief, boosters = max(0.0, rng.gauss(0.2, 0.3)), rng.randint(1, 2)
+        # An infusion's relief wears off over weeks: pain drifts back up before a booster.
+        self.decay = math.exp(-1 / rng.uniform(40, 80))
+        self.effect = 0.0
+        self.noise = 0.0
+        self.fatigue_base = rng.uniform(0.5, 3.0)
+        # Flares: a few days to two weeks of pain rising and settling again, ~0.8 a year.
+        self.flares: dict[int, float] = {}
+        for _ in range(_poisson(rng, 0.8)):
+            onset, length = rng.randrange(days), rng.randint(4, 12)
+            size = rng.uniform(1.5, 3.5)
+            for day in range(onset, onset + length):
+                extra = size * (1 - abs(day - onset - length / 2) / (length / 2))
+                self.flares[day] = self.flares.get(day, 0.0) + extra
+
+        # Adherence: a two-state chain (answered yesterday or not) whose long-run rate is the
+        # patient's; ~10% answer only 30-60% of days, and a few went quiet in the last days.
+        rate = rng.uniform(0.30, 0.60) if rng.random() < 0.10 else rng.triangular(0.75, 0.95, 0.9)
+        self.after_miss = 0.6 * rate
+        self.after_answer = 1 - self.after_miss * (1 - rate) / rate
+        self.answered_yesterday = True
+        self.silent_from = self.today - rng.randint(2, 10) if rng.random() < 0.03 else None
+        return boosters
+
+    def _infusions(self, rng: random.Random, start: date, boosters: int) -> None:
+        """Six infusions in two weeks, then boosters every 4-8 weeks up to the next one ahead;
+        now and then a booster is cancelled and held a few days later."""
+        first = rng.randint(14, 28)  # after two weeks of check-ins: the baseline
+        plan = [(first + offset, "series") for offset in INFUSION_SERIES]
+        day = plan[-1][0]
+        while boosters > 0 and day <= self.today:
+            day += rng.randint(28, 56)
+            if day < self.today and rng.random() < 0.04:
+                plan.append((day, "cancelled"))
+                day += rng.randint(2, 7)
+            plan.append((day, "booster"))
+            boosters -= 1
+        self.gains = {d: 0.35 if k == "series" else 0.7 for d, k in plan if k != "cancelled"}
+        self.sessions: list[tuple[str, ...]] = []
+        last_visit = (
+            self.spec.created_at
+        )  # the series is booked at enrollment, a booster at a visit
+        for day, kind in plan:
+            at = local_instant(
+                start + timedelta(days=day),
+                clock(rng.randint(9, 14), rng.choice((0, 30))),
+                self.zone,
+            )
+            created = self.spec.created_at if kind == "series" else min(last_visit, self.now)
+            if kind == "cancelled":
+                status, updated = "cancelled", max(created, at - timedelta(days=rng.uniform(1, 5)))
+            elif at <= self.now:
+                status, updated = "completed", min(at + timedelta(hours=2), self.now)
+                last_visit = updated
+            else:
+                status, updated = "scheduled", created
+            self.sessions.append(
+                (str(_uuid(rng)), at.isoformat(), status, created.isoformat(), updated.isoformat())
+            )
+        # The insert query's first infusion: the series never has a cancelled session.
+        self.first_infusion = datetime.fromisoformat(self.sessions[0][1])
+        self.baseline_from = self.first_infusion - BASELINE
 
     def start(self, out: _Out) -> None:
         for session_id, at, status, created, updated in self.sessions:
@@ -915,7 +924,7 @@ def _clinic_sizes(rng: random.Random, clinics: int, patients: int, big_clinic: i
 
 
 async def _create_clinics(
-    conn: db.Connection, rng: random.Random, clinics: int, password: str, now: datetime
+    conn: db.Connection, clinics: int, password: str, now: datetime
 ) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
     """Clinics and one admin each, through the services: (clinic id, coordinator id, email)."""
     staff = []
@@ -1086,6 +1095,29 @@ async def _load_histories(
             process.join()
 
 
+async def _load(
+    conn: db.Connection, specs: list[PatientSpec], patient_rows: bytes, days: int, now: datetime
+) -> None:
+    """Bulk-load the patients and their histories, in the caller's transaction."""
+    # Triggers would redo per row what the simulation already decided (completing windows,
+    # raising alerts); the foreign keys are checked as a whole when they are restored.
+    try:
+        await conn.execute("set local session_replication_role = replica")
+    except asyncpg.InsufficientPrivilegeError:
+        raise SeedError(
+            "seeding needs a superuser connection: it loads with triggers off"
+        ) from None
+    # Emptied in this transaction, the tables take COPY FREEZE: rows land frozen and
+    # all-visible, so no vacuum has to pass over them during the benchmark.
+    await conn.execute(f"truncate patient, {', '.join(COLUMNS)} cascade")
+    restore = await _without_bulk_indexes(conn)
+    await _copy(conn, "patient", patient_rows, PATIENT_COLUMNS)
+    await _load_histories(conn, specs, days, now)
+    await conn.execute("set local maintenance_work_mem = '1GB'")
+    for statement in restore:
+        await conn.execute(statement)
+
+
 async def seed(
     dsn: str,
     *,
@@ -1106,24 +1138,14 @@ async def seed(
     conn = await db.connect(dsn, command_timeout=None)
     try:
         await db.migrate(conn)
-        if await conn.fetchval("select exists (select 1 from clinic)"):
-            raise SeedError("the database already holds clinics; seed a new, empty database")
-        staff = await _create_clinics(conn, rng, clinics, password, now)
-        sizes = _clinic_sizes(rng, clinics, patients, big_clinic)
-        specs, patient_rows = _patients(rng, seed, staff, sizes, days, now)
+        # All or nothing: a seed that fails leaves the database as migrated.
         async with conn.transaction():
-            # Triggers would redo per row what the simulation already decided (completing
-            # windows, raising alerts); foreign keys are checked when they are restored.
-            await conn.execute("set local session_replication_role = replica")
-            # Emptied in this transaction, the tables take COPY FREEZE: rows land frozen and
-            # all-visible, so no vacuum has to pass over them during the benchmark.
-            await conn.execute(f"truncate patient, {', '.join(COLUMNS)} cascade")
-            restore = await _without_bulk_indexes(conn)
-            await _copy(conn, "patient", patient_rows, PATIENT_COLUMNS)
-            await _load_histories(conn, specs, days, now)
-            await conn.execute("set local maintenance_work_mem = '1GB'")
-            for statement in restore:
-                await conn.execute(statement)
+            if await conn.fetchval("select exists (select 1 from clinic)"):
+                raise SeedError("the database already holds clinics; seed a new, empty database")
+            staff = await _create_clinics(conn, clinics, password, now)
+            sizes = _clinic_sizes(rng, clinics, patients, big_clinic)
+            specs, patient_rows = _patients(rng, seed, staff, sizes, days, now)
+            await _load(conn, specs, patient_rows, days, now)
         await conn.execute("analyze")
         counts = {
             table: await conn.fetchval(f"select count(*) from {table}") for table in COUNTED_TABLES

@@ -685,3 +685,20 @@ async def test_admins_manage_staff_and_the_protocol(
         "/coordinator/protocol", data={"csrf_token": csrf, "nudge_after_minutes": "5"}
     )
     assert wrong.status_code == 422 and "nudge_after_minutes" in wrong.text
+
+
+async def test_a_long_board_shows_the_most_urgent_and_says_how_many_more(
+    pool: db.Pool, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    await pool.execute(
+        "with p as (insert into patient (clinic_id, display_name, timezone, status)"
+        " select $1, 'P' || lpad(g::text, 3, '0'), 'America/New_York', 'active'"
+        " from generate_series(1, 203) g returning id)"
+        " insert into alert (patient_id, kind, raised_at) select id, 'pain_high', now() from p",
+        clinic.id,
+    )
+    await signed_in(browser_like, await make_staff(pool, clinic.id))
+    html = (await browser_like.get("/coordinator/board")).text
+    assert len(_board_names(html)) == 200
+    assert "203 patients need attention; the 200 most urgent are shown" in " ".join(html.split())

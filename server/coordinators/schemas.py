@@ -52,6 +52,7 @@ class BoardRow(msgspec.Struct, frozen=True):
     reminder_status: str | None
     reminder_opened_at: datetime | None
     has_push: bool
+    total: int  # candidates on the whole board, of which this row is one
 
     @property
     def adherence(self) -> int | None:
@@ -70,6 +71,7 @@ class BoardRow(msgspec.Struct, frozen=True):
 
 class Board(msgspec.Struct, frozen=True):
     rows: list[BoardRow]
+    total: int  # how many need attention; the rows are the most urgent of them
     generated_at: datetime
 
 

@@ -75,11 +75,16 @@ async def acknowledge(
     return alert
 
 
+# A morning's worth: beyond this the board says how many more there are, and the patients
+# list (filters "has an open alert", "adherence below") finds them.
+BOARD_ROWS = 200
+
+
 async def board(conn: Connection, clinic_id: UUID, coordinator_id: UUID, now: datetime) -> Board:
     """Who needs attention today, most urgent first; the read is audited with the patients
     shown."""
     async with conn.transaction():
-        rows = to_structs(await store.board(conn, clinic_id, now), BoardRow)
+        rows = to_structs(await store.board(conn, clinic_id, now, BOARD_ROWS), BoardRow)
         await audit.by_coordinator(
             conn,
             coordinator_id,
@@ -88,7 +93,7 @@ async def board(conn: Connection, clinic_id: UUID, coordinator_id: UUID, now: da
             now,
             detail={"patient_ids": [str(r.patient_id) for r in rows]},
         )
-    return Board(rows, now)
+    return Board(rows, rows[0].total if rows else 0, now)
 
 
 PATIENTS_PER_PAGE = 50

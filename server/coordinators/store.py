@@ -41,8 +41,10 @@ async def copy_export(
     )
 
 
-async def board(conn: Connection, clinic_id: UUID, now: datetime) -> list[asyncpg.Record]:
-    return await conn.fetch(q("board.board"), clinic_id, now)
+async def board(
+    conn: Connection, clinic_id: UUID, now: datetime, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(q("board.board"), clinic_id, now, limit)
 
 
 async def patients_page(

@@ -54,6 +54,7 @@ create trigger checkin_due_board_notify
     after update on checkin_due referencing new table as changed
     for each statement execute function board_changed_notify();
 
--- The board: each patient's last answered window (consecutive misses are counted after it).
-create index checkin_due_completed_idx on checkin_due (patient_id, closes_at)
-    where status = 'completed';
+-- The board and the patients list read each patient's windows by time (the last answered
+-- one, misses since, adherence since the last infusion or over 30 days) from this index alone.
+create index checkin_due_patient_closes_idx on checkin_due (patient_id, closes_at)
+    include (status, opens_at);

@@ -1,9 +1,9 @@
 -- name: board :many
--- The clinic's board ($1 clinic, $2 now): active patients with an open alert, missed check-ins
--- since their last answered one, or a check-in open for longer than the clinic's nudge delay.
--- Open alerts first, then the most misses in a row, then the longest silence. Each candidate
--- then gets its row: infusions, last scores, adherence since the last infusion, and the
--- newest reminder's delivery.
+-- The clinic's board ($1 clinic, $2 now, at most $3 rows): active patients with an open alert,
+-- missed check-ins since their last answered one, or a check-in open for longer than the
+-- clinic's nudge delay. Open alerts first, then the most misses in a row, then the longest
+-- silence. Only the rows shown get the rest of their row: infusions, last scores, adherence
+-- since the last infusion, the newest reminder's delivery. `total` counts every candidate.
 with candidates as (
     select p.id, p.display_name, p.condition::text as condition, p.created_at,
            a.open_alerts, a.alert_kinds, a.first_alert_id, m.misses, o.overdue_since
@@ -18,8 +18,13 @@ with candidates as (
         select count(*) as misses from checkin_due d
         where d.patient_id = p.id and d.status = 'missed' and d.closes_at <= $2
           and d.closes_at > coalesce(
+              -- The last answered window, one still open included (answered today clears
+              -- the misses before it). Windows last at most 7 days: the bound keeps the
+              -- backward index scan off the weeks planned ahead.
               (select max(k.closes_at) from checkin_due k
-               where k.patient_id = p.id and k.status = 'completed'), '-infinity')
+               where k.patient_id = p.id and k.status = 'completed'
+                 and k.closes_at <= $2::timestamptz + interval '8 days'),
+              '-infinity')
     ) m
     cross join lateral (
         select min(d.opens_at) as overdue_since from checkin_due d
@@ -28,22 +33,27 @@ with candidates as (
     ) o
     where p.clinic_id = $1 and p.status = 'active'
       and (a.open_alerts > 0 or m.misses > 0 or o.overdue_since is not null)
+), shown as (
+    select k.*, last.answered_at as last_checkin_at, last.pain, last.fatigue, last.trend
+    from candidates k
+    left join lateral (
+        select x.answered_at, (x.scores ->> 'pain_now')::numeric as pain,
+               (x.scores ->> 'fatigue')::numeric as fatigue,
+               x.scores -> 'outcome' ->> 'category_3d' as trend
+        from checkin x where x.patient_id = k.id
+        order by x.answered_at desc, x.id desc limit 1
+    ) last on true
+    order by k.open_alerts > 0 desc, k.misses desc, last.answered_at asc nulls first,
+             k.display_name, k.id
+    limit $3
 )
 select k.id as patient_id, k.display_name, k.condition, k.open_alerts, k.alert_kinds,
-       k.first_alert_id, k.misses, k.overdue_since,
-       last.answered_at as last_checkin_at, last.pain, last.fatigue, last.trend,
-       inf.last_infusion, inf.next_infusion,
-       adh.completed, adh.missed,
+       k.first_alert_id, k.misses, k.overdue_since, k.last_checkin_at, k.pain, k.fatigue, k.trend,
+       inf.last_infusion, inf.next_infusion, adh.completed, adh.missed,
        r.status as reminder_status, r.opened_at as reminder_opened_at,
-       exists (select 1 from push_subscription s where s.patient_id = k.id) as has_push
-from candidates k
-left join lateral (
-    select x.answered_at, (x.scores ->> 'pain_now')::numeric as pain,
-           (x.scores ->> 'fatigue')::numeric as fatigue,
-           x.scores -> 'outcome' ->> 'category_3d' as trend
-    from checkin x where x.patient_id = k.id
-    order by x.answered_at desc, x.id desc limit 1
-) last on true
+       exists (select 1 from push_subscription s where s.patient_id = k.id) as has_push,
+       (select count(*) from candidates) as total
+from shown k
 cross join lateral (
     select (select max(s.scheduled_at) from infusion_session s
             where s.patient_id = k.id and s.status = 'completed' and s.scheduled_at <= $2) as last_infusion,
@@ -61,7 +71,8 @@ left join lateral (
     select rm.status::text as status, rm.opened_at from reminder rm
     where rm.patient_id = k.id order by rm.send_at desc limit 1
 ) r on true
-order by k.open_alerts > 0 desc, k.misses desc, last.answered_at asc nulls first, k.display_name
+order by k.open_alerts > 0 desc, k.misses desc, k.last_checkin_at asc nulls first,
+         k.display_name, k.id
 
 -- name: patients_page :many
 -- The clinic's patients with their last check-in, open alerts and 30-day adherence, filtered
