@@ -30,6 +30,7 @@ import base64
 import functools
 import gc
 import hashlib
+import io
 import math
 import multiprocessing
 import queue
@@ -53,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server import db  # noqa: E402
-from server.checkins.questionnaires import registry, validate_answers  # noqa: E402
+from server.checkins.questionnaires import registry, score, validate_answers  # noqa: E402
 from server.checkins.schemas import CheckinIn  # noqa: E402
 from server.checkins.service import content_hash  # noqa: E402
 from server.clinics import service as clinics_service  # noqa: E402
@@ -131,8 +132,7 @@ ACK_NOTES = (
     "Discussed with the physician; booster moved earlier.",
 )
 
-DAILY = registry().get("daily")
-assert DAILY is not None
+DAILY = registry().current["daily"]  # the newest version: the one the app asks
 PROTOCOL = Protocol()  # the clinic defaults: 12-hour window, nudge after 4 hours
 WORKERS = 2  # fixed, so that the physical row order depends only on the seed
 BLOCK_DAYS = 7  # days simulated per message from a worker: the unit of time order
@@ -248,6 +248,8 @@ class SeedError(Exception):
 
 @dataclass(frozen=True)
 class SeedResult:
+    """The clinic the benchmark times, an admin of it, rows per table, and how long it took."""
+
     big_clinic_id: uuid.UUID
     coordinator_email: str
     coordinator_password: str
@@ -255,7 +257,7 @@ class SeedResult:
     seconds: float
 
 
-class PatientSpec(msgspec.Struct, frozen=True):
+class _PatientSpec(msgspec.Struct, frozen=True):
     """What the main process decides about a patient; the worker simulates the rest."""
 
     id: str
@@ -290,6 +292,7 @@ def _leading(m: int, s: int) -> tuple[int, int]:
 
 
 def _div(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """a / b at the scale PostgreSQL's select_div_scale() gives it."""
     (am, as_), (bm, bs) = a, b
     weight_a, first_a = _leading(am, as_)
     weight_b, first_b = _leading(bm, bs)
@@ -319,11 +322,11 @@ def _text(a: tuple[int, int]) -> str:
 
 
 def _at_most(a: tuple[int, int], bound: int) -> bool:
-    return a[0] <= bound * 10 ** a[1]
+    return _sub(a, (bound, 0))[0] <= 0
 
 
 def _at_least(a: tuple[int, int], bound: int) -> bool:
-    return a[0] >= bound * 10 ** a[1]
+    return _sub(a, (bound, 0))[0] >= 0
 
 
 def _category(change: tuple[int, int], pct: tuple[int, int] | None) -> str:
@@ -346,7 +349,7 @@ def _percent(part: tuple[int, int], whole: tuple[int, int]) -> tuple[int, int] |
 
 
 @functools.cache
-def outcome_block(
+def _outcome_block(
     value: int, base_sum: int, base_n: int, kind: str, recent_sum: int, recent_n: int
 ) -> tuple[str, str | None]:
     """The "outcome" JSON of outcome_json() for a value against the mean of base_n values
@@ -376,7 +379,9 @@ def outcome_block(
 
 
 def _text_field(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        value = value.replace(char, escaped)
+    return value
 
 
 def _ts(value: datetime | None) -> str:
@@ -459,7 +464,7 @@ class _Out:
 class _Patient:
     """A patient's hidden course (pain, adherence, infusions) and what it has stored so far."""
 
-    def __init__(self, spec: PatientSpec, windows: _Windows) -> None:
+    def __init__(self, spec: _PatientSpec, windows: _Windows) -> None:
         rng = self.rng = random.Random(spec.seed)
         self.spec = spec
         self.id = spec.id
@@ -565,7 +570,7 @@ class _Patient:
         self.first_infusion = datetime.fromisoformat(self.sessions[0][1])
         self.baseline_from = self.first_infusion - BASELINE
 
-    def start(self, out: _Out) -> None:
+    def write_sessions(self, out: _Out) -> None:
         for session_id, at, status, created, updated in self.sessions:
             out.add(
                 "infusion_session",
@@ -654,7 +659,7 @@ class _Patient:
             "checkin_due",
             str(due_id),
             self.id,
-            "daily",
+            DAILY.code,
             day.text,
             status,
             _ts(completed),
@@ -682,13 +687,15 @@ class _Patient:
             note=note,
         )
         value = answers["pain_now"]
-        block, category_3d = outcome_block(value, *self._baseline(answered_at, value))
+        block, category_3d = _outcome_block(value, *self._baseline(answered_at, value))
+        # The insert query's flags; the daily items raise none of their own (answer_flags).
         flags = []
         if value >= PAIN_HIGH:
             flags.append("pain_high")
         if category_3d == "worsening":
             flags.append("worsening")
-        scores = msgspec.json.encode(answers).decode()[:-1] + f',"outcome":{block}}}'
+        answers_json = msgspec.json.encode(answers).decode()
+        scores = answers_json[:-1] + f',"outcome":{block}}}'  # score() of scale items: answers
         out.add(
             "checkin",
             str(checkin_id),
@@ -698,12 +705,12 @@ class _Patient:
             str(DAILY.version),
             answered_at.isoformat(),
             received_at.isoformat(),
-            msgspec.json.encode(answers).decode(),
+            answers_json,
             scores,
             NULL if note is None else _text_field(note),
             _bytea(content_hash(body)),
             "{" + ",".join(flags) + "}",
-            DAILY.outcome,
+            "pain_now",
             str(value),
         )
         self.last_seen = received_at
@@ -820,7 +827,7 @@ class _Patient:
                 self._planned(day),
             )
 
-    def finish(self, out: _Out) -> None:
+    def write_devices(self, out: _Out) -> None:
         """The devices, as the history left them: one in use, an older phone signed out."""
         rng = self.rng
         created = self.spec.created_at + timedelta(minutes=rng.uniform(1, 30))
@@ -875,33 +882,42 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def _simulate(
-    specs: list[PatientSpec], now: datetime, days: int, blocks: int, out_queue: Any
+    specs: list[_PatientSpec], now: datetime, days: int, blocks: int, out_queue: Any
 ) -> None:
     """Worker process: simulate these patients day by day and send each block's COPY text."""
     # Millions of short-lived rows and no reference cycles: collection would only cost time.
     gc.disable()
     try:
-        sample = {"pain_now": 7, "pain_avg_24h": 6, "fatigue": 5, "sleep_quality": 4}
-        if validate_answers(DAILY, sample, "other"):
-            raise SeedError(f"daily v{DAILY.version} asks other items than this seeder answers")
         windows = _Windows(now, days)
         out = _Out()
         patients = [_Patient(spec, windows) for spec in specs]
         for patient in patients:
-            patient.start(out)
+            patient.write_sessions(out)
         for block in range(blocks):
             for index in range(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS):
                 for patient in patients:
                     patient.day(index, out)
             if block == blocks - 1:
                 for patient in patients:
-                    patient.finish(out)
+                    patient.write_devices(out)
             out_queue.put(("block", out.take()))
     except BaseException:
         out_queue.put(("error", traceback.format_exc()))
 
 
 # --- the main process -----------------------------------------------------------------------
+
+
+def _check_questionnaire() -> None:
+    """The newest daily questionnaire must ask what _Patient answers: four required 0-10
+    scales whose scores are the answers themselves."""
+    sample = {"pain_now": 7, "pain_avg_24h": 6, "fatigue": 5, "sleep_quality": 4}
+    if (
+        validate_answers(DAILY, sample, "other")
+        or score(DAILY, sample) != sample
+        or DAILY.outcome != "pain_now"
+    ):
+        raise SeedError(f"daily v{DAILY.version} asks other items than this seeder answers")
 
 
 def _check_scale(clinics: int, patients: int, big_clinic: int, days: int) -> None:
@@ -952,7 +968,7 @@ def _patients(
     sizes: list[int],
     days: int,
     now: datetime,
-) -> tuple[list[PatientSpec], bytes]:
+) -> tuple[list[_PatientSpec], bytes]:
     """Every patient's settings, and the patient table's COPY text."""
     zones = [ZoneInfo(z) for z in ZONES]
     times = [t for t, _ in REMINDER_TIMES]
@@ -978,7 +994,7 @@ def _patients(
         name = f"{rng.choice(FIRST_NAMES)} {chr(65 + rng.randrange(26))}."
         patient_id = str(_uuid(rng))
         specs.append(
-            PatientSpec(
+            _PatientSpec(
                 patient_id,
                 str(coordinator_id),
                 zone.key,
@@ -1044,8 +1060,8 @@ async def _without_bulk_indexes(conn: db.Connection) -> list[str]:
 
 
 async def _copy(conn: db.Connection, table: str, data: bytes, columns: list[str]) -> None:
-    # A memoryview: asyncpg would take bytes for a file name.
-    await conn.copy_to_table(table, source=memoryview(data), columns=columns, freeze=True)
+    # A file: asyncpg would take plain bytes for a file name.
+    await conn.copy_to_table(table, source=io.BytesIO(data), columns=columns, freeze=True)
 
 
 def _receive(out_queue: Any, process: Any) -> dict[str, bytes]:
@@ -1063,14 +1079,16 @@ def _receive(out_queue: Any, process: Any) -> dict[str, bytes]:
 
 
 async def _load_histories(
-    conn: db.Connection, specs: list[PatientSpec], days: int, now: datetime
+    conn: db.Connection, specs: list[_PatientSpec], days: int, now: datetime
 ) -> None:
     """Run the workers and copy their blocks in time order as they come."""
     last_day = max(
         _Windows(now, days).last_index(ZoneInfo(zone)) for zone in {s.timezone for s in specs}
     )
     blocks = last_day // BLOCK_DAYS + 1
-    context = multiprocessing.get_context("spawn")
+    # Forked before any thread exists, the workers share the specs without pickling and never
+    # touch the connection they inherit.
+    context = multiprocessing.get_context("fork")
     workers = []
     for index in range(WORKERS):
         out_queue = context.Queue(maxsize=2)
@@ -1096,7 +1114,7 @@ async def _load_histories(
 
 
 async def _load(
-    conn: db.Connection, specs: list[PatientSpec], patient_rows: bytes, days: int, now: datetime
+    conn: db.Connection, specs: list[_PatientSpec], patient_rows: bytes, days: int, now: datetime
 ) -> None:
     """Bulk-load the patients and their histories, in the caller's transaction."""
     # Triggers would redo per row what the simulation already decided (completing windows,
@@ -1128,9 +1146,15 @@ async def seed(
     seed: int = 1,
     now: datetime | None = None,
 ) -> SeedResult:
-    """Seed an empty database (migrated here if need be). The data depends only on the
-    arguments; ``now`` (default: the clock) is the moment the history leads up to."""
+    """Seed an empty database (migrated here first if need be) and ANALYZE it.
+
+    ``now`` (default: the clock) is the moment the history leads up to. Given the same
+    arguments the rows are the same, in the same physical order, except the ids and creation
+    times of clinics and coordinators, which the service functions leave to PostgreSQL.
+    Every clinic gets one admin; all share the returned password.
+    """
     _check_scale(clinics, patients, big_clinic, days)
+    _check_questionnaire()
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).astimezone(UTC)
     rng = random.Random(seed)
@@ -1164,16 +1188,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    result = asyncio.run(
-        seed(
-            args.dsn,
-            clinics=args.clinics,
-            patients=args.patients,
-            big_clinic=args.big_clinic,
-            days=args.days,
-            seed=args.seed,
+    try:
+        result = asyncio.run(
+            seed(
+                args.dsn,
+                clinics=args.clinics,
+                patients=args.patients,
+                big_clinic=args.big_clinic,
+                days=args.days,
+                seed=args.seed,
+            )
         )
-    )
+    except SeedError as exc:
+        sys.exit(f"dashboard_seed: {exc}")
     for table, count in result.counts.items():
         print(f"{table:<20} {count:>12,}")
     print(f"big clinic id        {result.big_clinic_id}")
