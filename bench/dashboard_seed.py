@@ -748,8 +748,11 @@ class _Patient:
             return
         rng = self.rng
         pick = rng.random()
-        hours = rng.uniform(1, 20) if pick < 0.6 else rng.uniform(20, 72)
-        if pick >= 0.9:
+        if pick < 0.6:
+            hours = rng.uniform(1, 20)
+        elif pick < 0.9:
+            hours = rng.uniform(20, 72)
+        else:
             hours = rng.uniform(72, 240)
         acknowledged = at + timedelta(hours=hours)
         self.open_alerts[kind] = acknowledged

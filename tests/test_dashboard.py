@@ -455,7 +455,7 @@ async def test_board_hears_checkins_from_any_process(
 async def test_patients_list_filters_sorts_and_pages(
     pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
 ) -> None:
-    clinic, _ = await _scenario(pool, settings)
+    clinic, ids = await _scenario(pool, settings)
     await make_patient(pool, settings, clinic.id, display_name="Zed 100%_", condition="lyme")
     await signed_in(browser_like, await make_staff(pool, clinic.id))
 
@@ -466,6 +466,12 @@ async def test_patients_list_filters_sorts_and_pages(
 
     assert await names() == ["Alert", "Fine", "OneMiss", "Overdue", "ThreeMisses", "Zed 100%_"]
     assert await names(q="miss") == ["OneMiss", "ThreeMisses"]
+    listed = await pool.fetchval(
+        "select detail->'patient_ids' from audit_event where action = 'patient.list'"
+        " and clinic_id = $1 order by id desc limit 1",
+        clinic.id,
+    )
+    assert sorted(listed) == sorted(str(ids[n]) for n in ("OneMiss", "ThreeMisses"))
     assert await names(q="%") == ["Zed 100%_"]  # typed text, not a pattern
     assert await names(condition="lyme") == ["Zed 100%_"]
     assert await names(status="invited") == ["Zed 100%_"]
@@ -499,6 +505,28 @@ async def test_patient_page_schedule_and_enrollment_sheet(
     )
     local = at.astimezone(ZoneInfo("America/New_York"))
     assert (local.date(), local.hour, local.minute) == (when, 9, 30)  # the clinic's wall clock
+    session = await pool.fetchval(
+        "select id from infusion_session where patient_id = $1 and status = 'scheduled'",
+        ids["ThreeMisses"],
+    )
+    later = f"{when + timedelta(days=2)}T11:00"
+    for data, expected in (
+        ({"action": "reschedule", "scheduled_at": later}, "scheduled"),
+        ({"action": "completed"}, "completed"),
+    ):
+        changed = await browser_like.post(
+            f"{path}/infusions/{session}", data={"csrf_token": csrf} | data
+        )
+        assert changed.status_code == 302, changed.text
+        row = await pool.fetchrow(
+            "select scheduled_at, status::text from infusion_session where id = $1", session
+        )
+        assert row["status"] == expected
+    assert row["scheduled_at"].astimezone(ZoneInfo("America/New_York")).hour == 11
+    bad = await browser_like.post(
+        f"{path}/infusions/{session}", data={"csrf_token": csrf, "action": "explode"}
+    )
+    assert bad.status_code == 422 and "action" in bad.text
     sheet = await browser_like.post(f"{path}/enrollment-code", data={"csrf_token": csrf})
     assert sheet.status_code == 200 and "<svg" in sheet.text
     code = re.search(r'class="code">([0-9A-Z-]{14})<', sheet.text)
