@@ -730,3 +730,9 @@ async def test_a_long_board_shows_the_most_urgent_and_says_how_many_more(
     html = (await browser_like.get("/coordinator/board")).text
     assert len(_board_names(html)) == 200
     assert "203 patients need attention; the 200 most urgent are shown" in " ".join(html.split())
+    # The patients list pages through them, 50 at a time.
+    last = await browser_like.get("/coordinator/patients", params={"page": "5", "q": "P"})
+    assert _board_names(last.text) == ["P201", "P202", "P203"]
+    assert (
+        "page 5 of 5" in last.text and 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    )
