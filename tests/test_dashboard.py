@@ -447,6 +447,19 @@ async def test_board_hears_checkins_from_any_process(
             )
             assert sent.status_code == 201
             assert await asyncio.wait_for(next_event(), 10) == "changed"
+            # A window swept to missed (the dispatcher does it) changes the board too.
+            await pool.execute(
+                "insert into checkin_due (patient_id, questionnaire, local_date, opens_at,"
+                " closes_at) values ($1, 'daily', current_date - 30, now() - interval '30 days',"
+                " now() - interval '29 days')",
+                created.patient_id,
+            )
+            await pool.execute(
+                "update checkin_due set status = 'missed' where patient_id = $1"
+                " and status = 'open' and closes_at < now()",
+                created.patient_id,
+            )
+            assert await asyncio.wait_for(next_event(), 10) == "changed"
 
 
 # --- patients, the patient page, the audit view --------------------------------------------------

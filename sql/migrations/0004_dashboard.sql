@@ -31,28 +31,28 @@ alter table audit_event add column client_addr inet;
 create index audit_event_clinic_idx on audit_event (clinic_id, at desc) where clinic_id is not null;
 
 -- The board of every server process listens on one channel. The payload is only the clinic id
--- (no PHI): each board then re-reads what it shows.
+-- (no PHI): each board then re-reads what it shows. Row triggers, and only for what changes a
+-- board: a new check-in, an alert raised or settled, a window swept to missed (a window the
+-- check-in completes is already told by the check-in; PostgreSQL folds the same notification
+-- sent twice in a transaction into one).
 create function board_changed_notify() returns trigger
 language plpgsql as $$
 begin
-    perform pg_notify('board_changed', c.clinic_id::text)
-    from (select distinct p.clinic_id from changed k join patient p on p.id = k.patient_id) c;
+    perform pg_notify('board_changed', p.clinic_id::text) from patient p where p.id = new.patient_id;
     return null;
 end;
 $$;
 
 create trigger checkin_board_notify
-    after insert on checkin referencing new table as changed
-    for each statement execute function board_changed_notify();
-create trigger alert_insert_board_notify
-    after insert on alert referencing new table as changed
-    for each statement execute function board_changed_notify();
-create trigger alert_update_board_notify
-    after update on alert referencing new table as changed
-    for each statement execute function board_changed_notify();
+    after insert on checkin
+    for each row execute function board_changed_notify();
+create trigger alert_board_notify
+    after insert or update of status on alert
+    for each row execute function board_changed_notify();
 create trigger checkin_due_board_notify
-    after update on checkin_due referencing new table as changed
-    for each statement execute function board_changed_notify();
+    after update of status on checkin_due
+    for each row when (new.status = 'missed' and old.status is distinct from new.status)
+    execute function board_changed_notify();
 
 -- The board and the patients list read each patient's windows by time (the last answered
 -- one, misses since, adherence since the last infusion or over 30 days) from this index alone.

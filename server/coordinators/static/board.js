@@ -32,6 +32,8 @@ if (board && "EventSource" in window) {
       }
     }
   }
+  // Time alone also changes the board (a check-in becomes overdue): re-read every 5 minutes.
+  setInterval(refresh, 5 * 60 * 1000);
   const events = new EventSource(board.dataset.live);
   events.addEventListener("changed", refresh);
   events.addEventListener("ready", () => board.setAttribute("data-connected", "true"));
