@@ -115,6 +115,7 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     "checkin_note_length": (Invalid, "note", "must be at most 2000 characters"),
     "coordinator_display_name_length": (Invalid, "name", "must be at most 200 characters"),
     "clinic_daily_window_range": (Invalid, "daily_window_minutes", "must be 60 to 1440"),
+    "alert_note_length": (Invalid, "note", "must be at most 2000 characters"),
 }
 
 

@@ -25,6 +25,7 @@ ALWAYS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+NO_STORE = (b"cache-control", b"no-store")
 
 
 def security_headers(https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -38,6 +39,14 @@ def security_headers(https: bool) -> Callable[[Message, Scope], Awaitable[None]]
             extra.append((b"content-security-policy", CSP.encode()))
         if https:
             extra.append(HSTS)
-        message["headers"] = [*message.get("headers", []), *extra]
+        headers = list(message.get("headers", []))
+        path = scope["path"]
+        private = path.startswith("/api/") or (
+            path.startswith("/coordinator/") and not path.startswith("/coordinator/static/")
+        )
+        if private and not any(name.lower() == b"cache-control" for name, _ in headers):
+            # Patient data: never kept by the browser (back button, disk) after sign-out.
+            extra.append(NO_STORE)
+        message["headers"] = [*headers, *extra]
 
     return add_headers

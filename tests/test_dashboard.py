@@ -749,3 +749,101 @@ async def test_a_long_board_shows_the_most_urgent_and_says_how_many_more(
     assert (
         "page 5 of 5" in last.text and 'rel="prev"' in last.text and 'rel="next"' not in last.text
     )
+
+
+# --- found in review -----------------------------------------------------------------------------
+
+
+async def test_guesses_sent_together_do_not_slip_past_the_lock(
+    pool: db.Pool, server: ServerProcess
+) -> None:
+    """Each attempt is counted before its password is checked: of twelve wrong guesses sent
+    at once, five are checked and the rest meet the lock; then the right password is refused."""
+    clinic = await make_clinic(pool)
+    email = await make_staff(pool, clinic.id)
+
+    async def guess() -> int:
+        async with httpx.AsyncClient(
+            base_url=server.url, timeout=30, headers={"X-Forwarded-For": client_ip()}
+        ) as client:
+            return (await sign_in(client, email, "wrong password")).status_code
+
+    assert await asyncio.gather(*(guess() for _ in range(12))) == [400] * 12
+    checked = await pool.fetch(
+        "select e.detail->>'locked' as locked from audit_event e join coordinator c"
+        " on c.id = e.actor_id where c.email = $1 and e.action = 'staff.sign_in_failed'",
+        email,
+    )
+    assert sorted(r["locked"] for r in checked) == ["false"] * 5 + ["true"] * 7
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as owner:
+        assert (await sign_in(owner, email)).status_code == 400
+
+
+async def test_event_stream_ends_with_the_session(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    created = await make_patient(pool, settings, clinic.id)
+    device = await enroll(http, created.enrollment_code)
+    csrf = await signed_in(browser_like, await make_staff(pool, clinic.id))
+    async with browser_like.stream("GET", "/coordinator/board/events") as stream:
+        lines = stream.aiter_lines()
+        while not (await asyncio.wait_for(anext(lines), 10)).startswith("event: ready"):
+            pass
+        await browser_like.post("/coordinator/sign-out", data={"csrf_token": csrf})
+        sent = await http.post(
+            "/api/checkins", json=checkin_body(), headers={"Authorization": f"Bearer {device}"}
+        )
+        assert sent.status_code == 201
+        rest = []
+
+        async def drain() -> None:
+            async for line in lines:
+                rest.append(line)
+
+        await asyncio.wait_for(drain(), 10)  # the server ends the stream
+        assert not any(line.startswith("event: changed") for line in rest)
+
+
+async def test_pages_are_not_cached_and_titles_hold_no_token(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    await signed_in(browser_like, await make_staff(pool, clinic.id, "admin"))
+    page = await browser_like.get(f"/coordinator/patients/{ids['Alert']}")
+    assert page.headers["cache-control"] == "no-store"
+    title = page.text[page.text.index("<title>") : page.text.index("</title>")]
+    assert "csrf" not in title and "<" not in title[len("<title>") :]
+    static = await browser_like.get("/coordinator/static/dashboard.css")
+    assert "no-store" not in static.headers.get("cache-control", "")
+    # The audit view records which patients it showed.
+    await browser_like.get("/coordinator/audit")
+    shown = await pool.fetchval(
+        "select detail->'patient_ids' from audit_event where action = 'audit.view'"
+        " and clinic_id = $1",
+        clinic.id,
+    )
+    assert str(ids["Alert"]) in shown
+
+
+async def test_out_of_range_input_is_a_clear_4xx(
+    pool: db.Pool, settings: Settings, browser_like: httpx.AsyncClient
+) -> None:
+    clinic, ids = await _scenario(pool, settings)
+    csrf = await signed_in(browser_like, await make_staff(pool, clinic.id, "admin"))
+    for path, params in (
+        ("/coordinator/patients", {"page": "9223372036854775807"}),
+        ("/coordinator/audit", {"before": "99999999999999999999"}),
+    ):
+        response = await browser_like.get(path, params=params)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+    alert_id = await pool.fetchval("select id from alert where patient_id = $1", ids["Alert"])
+    long_note = await browser_like.post(
+        f"/coordinator/alerts/{alert_id}/acknowledge", data={"csrf_token": csrf, "note": "x" * 2001}
+    )
+    assert long_note.status_code == 422 and "note" in long_note.text
+    # Unknown parameters are ignored, and ?done= shows only the dashboard's own words.
+    listed = await browser_like.get("/coordinator/patients", params={"done": "<b>Pay here</b>"})
+    assert listed.status_code == 200 and "Pay here" not in listed.text

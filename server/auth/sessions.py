@@ -9,6 +9,7 @@ nowhere across any number of server processes and accounts.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from datetime import datetime
@@ -61,6 +62,12 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+async def verify(password_hash: str, password: str) -> bool:
+    """Argon2id takes ~100 ms of CPU by design: off the event loop, so one sign-in does not
+    stall every other request of the process (the default executor bounds the threads)."""
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
 async def sign_in(
     conn: Connection, email: str, password: str, client_addr: str | None, now: datetime
 ) -> NewSession | Refused:
@@ -77,30 +84,31 @@ async def sign_in(
         )
     row = await store.coordinator_for_sign_in(conn, email)
     if row is None:
-        _verify(_DUMMY_HASH, password)
+        await verify(_DUMMY_HASH, password)
         return Refused(WRONG)
-    locked = row["locked_until"] is not None and row["locked_until"] > now
-    # A locked account is not even checked: the lock holds whatever is typed.
-    if locked or not _verify(row["password_hash"], password):
-        async with conn.transaction():
-            if not locked:
-                await store.record_failed_login(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER)
-            await audit.record(
-                conn,
-                actor_kind="coordinator",
-                actor_id=row["id"],
-                clinic_id=row["clinic_id"],
-                patient_id=None,
-                action="staff.sign_in_failed",
-                now=now,
-                detail={"locked": locked},
-            )
+    counted = await store.count_attempt(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER)
+    # A locked account's password is checked against nothing, but checked all the same: an
+    # answer takes as long whether the account exists, is locked or not.
+    matches = await verify(row["password_hash"] if counted else _DUMMY_HASH, password)
+    if not (counted and matches):
+        await audit.record(
+            conn,
+            actor_kind="coordinator",
+            actor_id=row["id"],
+            clinic_id=row["clinic_id"],
+            patient_id=None,
+            action="staff.sign_in_failed",
+            now=now,
+            detail={"locked": not counted},
+        )
         return Refused(WRONG)
     token = secrets.token_urlsafe(32)
     async with conn.transaction():
         await throttle.refund(conn, verdict)
         rehash = (
-            _hasher.hash(password) if _hasher.check_needs_rehash(row["password_hash"]) else None
+            await asyncio.to_thread(_hasher.hash, password)
+            if _hasher.check_needs_rehash(row["password_hash"])
+            else None
         )
         await store.record_sign_in(conn, row["id"], rehash)
         session_id = await store.insert_session(

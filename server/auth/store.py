@@ -50,14 +50,12 @@ async def coordinator_for_sign_in(conn: Connection, email: str) -> asyncpg.Recor
     return await conn.fetchrow(q("auth.coordinator_for_sign_in"), email)
 
 
-async def record_failed_login(
+async def count_attempt(
     conn: Connection, coordinator_id: UUID, now: datetime, lock_seconds: int, after: int
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        q("auth.record_failed_login"), coordinator_id, now, lock_seconds, after
-    )
-    assert row is not None  # the coordinator was just read
-    return row
+) -> bool:
+    """Count one attempt; False when the account is locked (nothing counted)."""
+    row = await conn.fetchrow(q("auth.count_attempt"), coordinator_id, now, lock_seconds, after)
+    return row is not None
 
 
 async def record_sign_in(conn: Connection, coordinator_id: UUID, new_hash: str | None) -> None:

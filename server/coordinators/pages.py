@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,7 @@ from server.web import AnyRequest
 
 T = TypeVar("T")
 SIGN_IN_CSRF_COOKIE = "checkin_sign_in"
+BEFORE_EVENT = Parameter(default=None, ge=1, le=2**62, description="events older than this id")
 STAFF_FILTER = Parameter(query="staff", default=None, description="one staff member's reads")
 HEARTBEAT_SECONDS = 15.0
 
@@ -85,7 +86,23 @@ async def form_of(request: AnyRequest, who: CoordinatorPrincipal) -> dict[str, s
     return fields
 
 
+# What the page says after a change (?done=<code>): fixed words, so a link cannot make the
+# dashboard say anything else.
+DONE = {
+    "nudged": "Reminder queued.",
+    "acknowledged": "Alert acknowledged.",
+    "scheduled": "Infusion scheduled.",
+    "infusion": "Infusion updated.",
+    "settings": "Settings saved.",
+    "discharged": "Patient discharged.",
+    "staff_added": "Coordinator added.",
+    "staff": "Saved.",
+    "protocol": "Protocol saved; every patient's plan follows it within a minute.",
+}
+
+
 def page(name: str, who: CoordinatorPrincipal | None, **context: Any) -> Template:
+    context["done"] = DONE.get(context.get("done") or "")
     return Template(
         template_name=f"coordinator/{name}",
         context={"who": who, "csrf_token": who.csrf_token if who else None, **context},
@@ -212,11 +229,18 @@ class DashboardController(Controller):
                 while True:
                     try:
                         await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                        changed = True
                     except TimeoutError:
+                        changed = False
+                    # The stream lives no longer than the session: signed out, expired or
+                    # disabled, it ends (and the page's next read goes to the sign-in page).
+                    if await session_principal(request) is None:
+                        return
+                    if changed:
+                        # Only that something changed: the page then reads what it may see.
+                        yield ServerSentEventMessage(event="changed", data="")
+                    else:
                         yield ServerSentEventMessage(comment="keep-alive")
-                        continue
-                    # Only that something changed: the page then fetches what it may see.
-                    yield ServerSentEventMessage(event="changed", data="")
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store"})
 
@@ -227,7 +251,7 @@ class DashboardController(Controller):
             await reminders.nudge(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
-        return Redirect(f"{safe_next(form.get('back'))}?done={quote('Reminder queued')}")
+        return Redirect(f"{safe_next(form.get('back'))}?done=nudged")
 
     @post("/alerts/{alert_id:uuid}/acknowledge")
     async def acknowledge(self, request: AnyRequest, alert_id: UUID) -> Redirect:
@@ -241,7 +265,7 @@ class DashboardController(Controller):
                 form.get("note", ""),
                 staff.now,
             )
-        return Redirect(f"{safe_next(form.get('back'))}?done={quote('Alert acknowledged')}")
+        return Redirect(f"{safe_next(form.get('back'))}?done=acknowledged")
 
     @get("/patients")
     async def patients(self, request: AnyRequest) -> Template:
@@ -302,7 +326,7 @@ class DashboardController(Controller):
                 NewInfusion(scheduled_at=at),
                 staff.now,
             )
-        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Infusion scheduled')}")
+        return Redirect(f"/coordinator/patients/{patient_id}?done=scheduled")
 
     @post("/patients/{patient_id:uuid}/infusions/{session_id:uuid}")
     async def change_infusion(
@@ -329,7 +353,7 @@ class DashboardController(Controller):
                 change,
                 staff.now,
             )
-        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Infusion updated')}")
+        return Redirect(f"/coordinator/patients/{patient_id}?done=infusion")
 
     @post("/patients/{patient_id:uuid}/settings")
     async def patient_settings(self, request: AnyRequest, patient_id: UUID) -> Redirect:
@@ -343,7 +367,7 @@ class DashboardController(Controller):
                 settings_patch(form, staff.now),
                 staff.now,
             )
-        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Settings saved')}")
+        return Redirect(f"/coordinator/patients/{patient_id}?done=settings")
 
     @post("/patients/{patient_id:uuid}/discharge")
     async def discharge(self, request: AnyRequest, patient_id: UUID) -> Redirect:
@@ -354,7 +378,7 @@ class DashboardController(Controller):
             await patients.discharge(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
-        return Redirect(f"/coordinator/patients/{patient_id}?done={quote('Patient discharged')}")
+        return Redirect(f"/coordinator/patients/{patient_id}?done=discharged")
 
     @post("/patients/{patient_id:uuid}/enrollment-code")
     async def enrollment_code(self, request: AnyRequest, patient_id: UUID) -> Template:
@@ -389,7 +413,7 @@ class DashboardController(Controller):
             form = await form_of(request, staff.who)
             new = form_struct(form, NewStaff, ("email", "display_name", "role", "password"))
             await clinics.add_staff(staff.conn, staff.who, new, staff.now)
-        return Redirect(f"/coordinator/staff?done={quote('Coordinator added')}")
+        return Redirect("/coordinator/staff?done=staff_added")
 
     @post("/staff/{coordinator_id:uuid}")
     async def change_staff(self, request: AnyRequest, coordinator_id: UUID) -> Redirect:
@@ -398,7 +422,7 @@ class DashboardController(Controller):
             await clinics.change_staff(
                 staff.conn, staff.who, coordinator_id, form.get("action", ""), staff.now
             )
-        return Redirect(f"/coordinator/staff?done={quote('Saved')}")
+        return Redirect("/coordinator/staff?done=staff")
 
     @get("/protocol")
     async def protocol(self, request: AnyRequest, done: str | None = None) -> Template:
@@ -416,8 +440,9 @@ class DashboardController(Controller):
             changed = await clinics.change_protocol(
                 staff.conn, staff.who.clinic_id, staff.who, patch, staff.now
             )
-        message = f"Saved; {changed.patients_to_replan} patients' plans follow within a minute"
-        return Redirect(f"/coordinator/protocol?done={quote(message)}")
+        return Redirect(
+            f"/coordinator/protocol?done=protocol&replanned={changed.patients_to_replan}"
+        )
 
     @get("/audit")
     async def audit_view(
@@ -425,7 +450,7 @@ class DashboardController(Controller):
         request: AnyRequest,
         patient: UUID | None = None,
         staff_member: UUID | None = STAFF_FILTER,
-        before: int | None = None,
+        before: int | None = BEFORE_EVENT,
     ) -> Template:
         async with staff_page(request) as staff:
             if staff.who.role != "admin":
@@ -501,7 +526,8 @@ SERIES = [
 
 def patient_filter(query: dict[str, str]) -> PatientFilter:
     """The list's filters from its form; an empty field means "any"."""
-    wanted: dict[str, Any] = {k: v for k, v in query.items() if v != ""}
+    known = PatientFilter.__struct_fields__
+    wanted: dict[str, Any] = {k: v for k, v in query.items() if v != "" and k in known}
     if "has_alert" in wanted:
         wanted["has_alert"] = wanted["has_alert"] in ("1", "on", "true")
     return convert(wanted, PatientFilter)

@@ -103,7 +103,7 @@ class PatientFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     adherence_below: Annotated[int, Meta(ge=1, le=100)] | None = None
     has_alert: bool = False
     sort: Sort = "name"
-    page: Annotated[int, Meta(ge=1)] = 1
+    page: Annotated[int, Meta(ge=1, le=100_000)] = 1
 
 
 class PatientsPage(msgspec.Struct, frozen=True):

@@ -161,6 +161,7 @@ async def audit_trail(
         rows = await store.audit_trail(
             conn, clinic_id, patient_id, actor_id, before, AUDIT_PER_PAGE + 1
         )
+        entries = to_structs(rows[:AUDIT_PER_PAGE], AuditEntry)
         staff = to_structs(await store.staff_of_clinic(conn, clinic_id), StaffMember)
         await audit.by_coordinator(
             conn,
@@ -169,8 +170,10 @@ async def audit_trail(
             "audit.view",
             now,
             patient_id=patient_id,
-            detail={"actor_id": str(actor_id) if actor_id else None},
+            detail={
+                "actor_id": str(actor_id) if actor_id else None,
+                "patient_ids": sorted({str(e.patient_id) for e in entries if e.patient_id}),
+            },
         )
-    entries = to_structs(rows[:AUDIT_PER_PAGE], AuditEntry)
     next_before = entries[-1].id if len(rows) > AUDIT_PER_PAGE else None
     return AuditTrail(entries, staff, next_before)

@@ -47,13 +47,15 @@ select c.id, c.clinic_id, c.role::text as role, c.password_hash, c.failed_logins
 from coordinator c
 where c.email = $1 and c.disabled_at is null
 
--- name: record_failed_login :one
--- One more wrong password; the 5th in a row locks the account for $3 seconds.
+-- name: count_attempt :one
+-- Count a sign-in attempt before its password is checked, unless the account is locked (then
+-- no row): attempts sent together cannot all slip past the lock between a read and a write.
+-- The attempt that makes $4 in a row locks the account for $3 seconds; a success resets it.
 update coordinator
 set failed_logins = failed_logins + 1,
     locked_until = case when failed_logins + 1 >= $4 then $2::timestamptz + make_interval(secs => $3)
                         else locked_until end
-where id = $1
+where id = $1 and (locked_until is null or locked_until <= $2)
 returning failed_logins, locked_until
 
 -- name: record_sign_in :exec
