@@ -145,9 +145,10 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)
         app.state.device_cache = DeviceCache()
-        app.state.board_hub = BoardHub()
+        app.state.board_hub = BoardHub(app.state.pool, clock)
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
         board_listener = asyncio.create_task(app.state.board_hub.listen(database_url))
+        board_watch = asyncio.create_task(app.state.board_hub.keep_watching())
         try:
             async with push_runtime(
                 app.state.pool, settings, database_url, clock, dispatch=settings.dispatcher
@@ -159,7 +160,7 @@ def create_app(
                 gc.freeze()
                 yield
         finally:
-            for task in (listener, board_listener):
+            for task in (listener, board_listener, board_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -847,3 +847,36 @@ async def test_out_of_range_input_is_a_clear_4xx(
     # Unknown parameters are ignored, and ?done= shows only the dashboard's own words.
     listed = await browser_like.get("/coordinator/patients", params={"done": "<b>Pay here</b>"})
     assert listed.status_code == 200 and "Pay here" not in listed.text
+
+
+async def test_changes_are_notified_only_while_a_board_is_open(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, app_db: str
+) -> None:
+    """NOTIFY makes a commit take a database-wide lock: check-ins notify only for clinics whose
+    board someone has open (board_watch), so a busy clinic with no board open pays nothing."""
+    clinic = await make_clinic(pool)
+    created = await make_patient(pool, settings, clinic.id)
+    device = {"Authorization": f"Bearer {await enroll(http, created.enrollment_code)}"}
+    heard: list[str] = []
+    async with db.connection(app_db) as listener:
+        await listener.add_listener("board_changed", lambda *args: heard.append(args[3]))
+
+        async def post_and_sync() -> None:
+            sent = await http.post("/api/checkins", json=checkin_body(), headers=device)
+            assert sent.status_code == 201
+            await listener.fetchval("select 1")  # notifications sent before now arrive first
+
+        await post_and_sync()
+        assert str(clinic.id) not in heard
+        await pool.execute(
+            "insert into board_watch (clinic_id, until) values ($1, now() + interval '1 minute')",
+            clinic.id,
+        )
+        await post_and_sync()
+        assert heard.count(str(clinic.id)) == 1
+        await pool.execute(
+            "update board_watch set until = now() - interval '1 second' where clinic_id = $1",
+            clinic.id,
+        )
+        await post_and_sync()
+        assert heard.count(str(clinic.id)) == 1  # the watch lapsed

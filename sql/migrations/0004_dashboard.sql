@@ -35,10 +35,24 @@ create index audit_event_clinic_idx on audit_event (clinic_id, at desc) where cl
 -- board: a new check-in, an alert raised or settled, a window swept to missed (a window the
 -- check-in completes is already told by the check-in; PostgreSQL folds the same notification
 -- sent twice in a transaction into one).
+--
+-- Only for clinics with a board open: a transaction that has sent NOTIFY takes a database-wide
+-- lock to commit, which cost a third of the check-in throughput under load (bench/ingest.py).
+-- Each server process keeps board_watch fresh for the clinics whose boards it is serving
+-- (server/coordinators/live.py); unlogged, as it is only a minute's worth of state.
+create unlogged table board_watch (
+    clinic_id uuid primary key,
+    until timestamptz not null,
+    constraint board_watch_clinic_fk foreign key (clinic_id) references clinic (id) on delete cascade
+);
+
 create function board_changed_notify() returns trigger
 language plpgsql as $$
 begin
-    perform pg_notify('board_changed', p.clinic_id::text) from patient p where p.id = new.patient_id;
+    perform pg_notify('board_changed', p.clinic_id::text)
+    from patient p
+    join board_watch w on w.clinic_id = p.clinic_id and w.until > now()
+    where p.id = new.patient_id;
     return null;
 end;
 $$;

@@ -109,3 +109,9 @@ order by
     case when $7 = 'alerts' then b.open_alerts end desc,
     b.display_name, b.patient_id
 limit $8 offset $9
+
+-- name: watch :exec
+-- Boards of these clinics ($1) are open in this process: notify their changes until $2.
+insert into board_watch (clinic_id, until)
+select unnest($1::uuid[]), $2
+on conflict (clinic_id) do update set until = greatest(board_watch.until, excluded.until)
