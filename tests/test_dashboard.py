@@ -880,3 +880,21 @@ async def test_changes_are_notified_only_while_a_board_is_open(
         )
         await post_and_sync()
         assert heard.count(str(clinic.id)) == 1  # the watch lapsed
+
+
+async def test_patient_chart_does_not_draw_across_missed_days(
+    pool: db.Pool, settings: Settings, http: httpx.AsyncClient, browser_like: httpx.AsyncClient
+) -> None:
+    clinic = await make_clinic(pool)
+    patient, auth = await enrolled_patient(pool, settings, http, clinic.id)
+    for days_ago, pain in ((10, 8), (9, 7), (6, 5)):  # day 6 alone after two missed days
+        body = checkin_body(pain) | {"answered_at": (now() - timedelta(days=days_ago)).isoformat()}
+        assert (await http.post("/api/checkins", json=body, headers=auth)).status_code == 201
+    await signed_in(browser_like, await make_staff(pool, clinic.id))
+    html = (await browser_like.get(f"/coordinator/patients/{patient.patient_id}")).text
+    svg = html[
+        html.index('<svg class="chart"') : html.index("</svg>", html.index('<svg class="chart"'))
+    ]
+    pain_lines = re.findall(r'<polyline [^>]*stroke="#a4161a"[^>]*points="([^"]*)"', svg)
+    pain_dots = re.findall(r'<circle [^>]*fill="#a4161a"', svg)
+    assert [len(points.split()) for points in pain_lines] == [2] and len(pain_dots) == 1

@@ -491,11 +491,20 @@ def chart(trend: Trend, tz: str) -> dict[str, Any]:
         return round(top + (1 - value / 10) * (height - top - bottom), 1)
 
     series = []
-    for key, label, colour, dash in SERIES:
-        points = [(x(d.date), y(v)) for d in trend.days if (v := getattr(d, key)) is not None]
-        series.append(
-            {"key": key, "label": label, "colour": colour, "dash": dash, "points": points}
-        )
+    for key, label, colour, dash, gap in SERIES:
+        # A line only between answers at most `gap` days apart: missed days are not drawn as if
+        # answered. An answer alone between gaps is a dot.
+        runs: list[list[tuple[float, float]]] = []
+        previous: date | None = None
+        for day_ in trend.days:
+            value = getattr(day_, key)
+            if value is None:
+                continue
+            if previous is None or (day_.date - previous).days > gap:
+                runs.append([])
+            runs[-1].append((x(day_.date), y(value)))
+            previous = day_.date
+        series.append({"key": key, "label": label, "colour": colour, "dash": dash, "runs": runs})
     band = None
     if trend.outcome is not None:
         base = trend.outcome.baseline
@@ -517,10 +526,10 @@ def chart(trend: Trend, tz: str) -> dict[str, Any]:
     }
 
 
-SERIES = [
-    ("pain", "Pain now", "#a4161a", ""),
-    ("fatigue", "Fatigue", "#1d4e89", "6 4"),
-    ("peg", "PEG-3 (weekly)", "#6b3fa0", "2 3"),
+SERIES = [  # key, label, colour, dash, longest gap (days) still joined by a line
+    ("pain", "Pain now", "#a4161a", "", 1),
+    ("fatigue", "Fatigue", "#1d4e89", "6 4", 1),
+    ("peg", "PEG-3 (weekly)", "#6b3fa0", "2 3", 8),
 ]
 
 
