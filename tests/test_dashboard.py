@@ -874,12 +874,21 @@ async def test_changes_are_notified_only_while_a_board_is_open(
         )
         await post_and_sync()
         assert heard.count(str(clinic.id)) == 1
+        # A reminder opened on the phone changes the board's delivery column.
+        reminder_id = await pool.fetchval(
+            "insert into reminder (patient_id, kind, send_at, expires_at, status, sent_at)"
+            " values ($1, 'manual', now(), now() + interval '1 hour', 'sent', now()) returning id",
+            created.patient_id,
+        )
+        await pool.execute("update reminder set opened_at = now() where id = $1", reminder_id)
+        await listener.fetchval("select 1")
+        assert heard.count(str(clinic.id)) == 2
         await pool.execute(
             "update board_watch set until = now() - interval '1 second' where clinic_id = $1",
             clinic.id,
         )
         await post_and_sync()
-        assert heard.count(str(clinic.id)) == 1  # the watch lapsed
+        assert heard.count(str(clinic.id)) == 2  # the watch lapsed
 
 
 async def test_patient_chart_does_not_draw_across_missed_days(

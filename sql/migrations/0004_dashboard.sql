@@ -32,7 +32,8 @@ create index audit_event_clinic_idx on audit_event (clinic_id, at desc) where cl
 
 -- The board of every server process listens on one channel. The payload is only the clinic id
 -- (no PHI): each board then re-reads what it shows. Row triggers, and only for what changes a
--- board: a new check-in, an alert raised or settled, a window swept to missed (a window the
+-- board: a new check-in, an alert raised or settled, a window swept to missed, a reminder
+-- sent, failed or opened (a window the
 -- check-in completes is already told by the check-in; PostgreSQL folds the same notification
 -- sent twice in a transaction into one).
 --
@@ -66,6 +67,12 @@ create trigger alert_board_notify
 create trigger checkin_due_board_notify
     after update of status on checkin_due
     for each row when (new.status = 'missed' and old.status is distinct from new.status)
+    execute function board_changed_notify();
+-- The board shows the newest reminder's delivery: sent, failed, opened.
+create trigger reminder_board_notify
+    after update of status, opened_at on reminder
+    for each row when (old.status is distinct from new.status
+                       or old.opened_at is distinct from new.opened_at)
     execute function board_changed_notify();
 
 -- The board and the patients list read each patient's windows by time (the last answered
