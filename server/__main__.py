@@ -100,6 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         f"Infusion Check-in on http://{settings.host}:{settings.port} "
         f"({settings.workers} worker process{'es' if settings.workers > 1 else ''})\n"
         f"  patient app:      {base}/app/\n"
+        f"  dashboard:        {base}/coordinator/ (sign in with the coordinator login)\n"
         f"  coordinator API:  {base}/api/coordinator/patients\n"
         f"  API reference:    {base}/schema\n"
         f"  health:           {base}/healthz",

@@ -99,7 +99,8 @@ def describe(logins: DemoLogins) -> str:
     first = "seeded" if logins.seeded else "already seeded; fresh credentials issued"
     return (
         f"Demo clinic {first}: {logins.patients} synthetic patients, {DAYS} days of check-ins.\n"
-        f"  coordinator login:  {logins.coordinator_email} / {logins.coordinator_password}\n"
+        f"  coordinator login:  {logins.coordinator_email} / {logins.coordinator_password}"
+        "  (the dashboard, /coordinator/)\n"
         f"  coordinator API:    Authorization: Bearer {logins.api_token}\n"
         f"  enroll a phone:     {logins.enrollment_link}  (code {logins.enrollment_code})"
     )

@@ -73,6 +73,21 @@ def test_make_run_serves_the_demo_on_the_embedded_database() -> None:
             headers={"Authorization": f"Bearer {token.group(1)}"},
         )
         assert len(history.json()["items"]) > 10
+        # The printed login signs in to the dashboard, whose board lists the demo's patients.
+        assert f"http://127.0.0.1:{port}/coordinator/" in text
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get("/coordinator/sign-in")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert csrf, form.text
+            signed = browser.post(
+                "/coordinator/sign-in",
+                data={"csrf_token": csrf.group(1), "email": login.group(1),
+                      "password": login.group(2)},
+            )  # fmt: skip
+            assert signed.status_code == 302, signed.text
+            board = browser.get("/coordinator/board")
+            assert board.status_code == 200 and "attention" in board.text
+            assert re.search(r"<a href=\"/coordinator/patients/[0-9a-f-]{36}\">", board.text)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
