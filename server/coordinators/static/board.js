@@ -18,12 +18,15 @@ if (board && "EventSource" in window) {
         return;
       }
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-      for (const id of ["board-rows", "board-summary"]) {
-        const next = fresh.getElementById(id);
-        const current = document.getElementById(id);
-        // Keep an acknowledgement being typed: skip the swap while a form field has focus.
-        if (next && current && !current.contains(document.activeElement)) current.replaceWith(next);
-      }
+      const rows = document.getElementById("board-rows");
+      const freshRows = fresh.getElementById("board-rows");
+      // Keep an acknowledgement being typed: skip the swap while a form field has focus.
+      if (rows && freshRows && !rows.contains(document.activeElement)) rows.replaceWith(freshRows);
+      // The summary is a live region: change its content, not the element, so screen readers
+      // announce the new count.
+      const summary = document.getElementById("board-summary");
+      const freshSummary = fresh.getElementById("board-summary");
+      if (summary && freshSummary) summary.replaceChildren(...freshSummary.childNodes);
     } finally {
       busy = false;
       if (again) {
