@@ -34,15 +34,20 @@ from server.clinics.schemas import NewStaff, ProtocolPatch
 from server.coordinators import service as coordinators
 from server.coordinators.live import BoardHub
 from server.coordinators.schemas import PatientFilter
-from server.db import Connection
-from server.deps import client_address, now_of, pool_of, settings_of, staff_connection
+from server.deps import (
+    StaffRequest,
+    client_address,
+    now_of,
+    pool_of,
+    settings_of,
+    staff_connection,
+)
 from server.errors import DomainError, Forbidden, Invalid
 from server.patients import service as patients
 from server.patients.schemas import ProfilePatch
 from server.reminders import service as reminders
 from server.schedule import sessions as schedule
 from server.schedule.schemas import InfusionChange, NewInfusion
-from server.settings import Settings
 from server.web import AnyRequest
 
 T = TypeVar("T")
@@ -59,22 +64,15 @@ class SignInRequired(DomainError):
     code = "sign_in_required"
 
 
-class Page(msgspec.Struct, frozen=True):
-    who: CoordinatorPrincipal
-    conn: Connection
-    now: datetime
-    settings: Settings
-
-
 @asynccontextmanager
-async def staff_page(request: AnyRequest) -> AsyncIterator[Page]:
+async def staff_page(request: AnyRequest) -> AsyncIterator[StaffRequest]:
     """The signed-in coordinator and one pooled connection; audit events record the address."""
     who = await session_principal(request)
     if who is None:
         raise SignInRequired(request.url.path)
     state = request.app.state
     async with staff_connection(request) as conn:
-        yield Page(who, conn, now_of(state), settings_of(state))
+        yield StaffRequest(who, conn, now_of(state), settings_of(state))
 
 
 async def form_of(request: AnyRequest, who: CoordinatorPrincipal) -> dict[str, str]:
