@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from server.checkins import service
-from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend
+from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend, TrendDays
 from server.deps import patient_request
 from server.pagination import Cursor
 from server.web import AnyRequest
@@ -49,7 +49,7 @@ class CheckinController(Controller):
     async def trend(
         self,
         request: AnyRequest,
-        days: int = Parameter(default=90, ge=7, le=366, description="how many days back"),
+        days: int = TrendDays,
     ) -> Trend:
         async with patient_request(request) as patient:
             return await service.trend(patient.conn, patient.who.patient_id, days, patient.now)

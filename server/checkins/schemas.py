@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+from litestar.params import Parameter
 from msgspec import Meta
 
 from server.checkins.questionnaires import QuestionnaireOut
@@ -85,6 +86,10 @@ class Outcome(msgspec.Struct, frozen=True):
     mean_3d: Annotated[float, Meta(description="mean of the last 3 days, the steadier figure")]
     category_3d: str
     answered_at: datetime
+
+
+# The query parameter of both trend endpoints (the patient's and the staff view).
+TrendDays = Parameter(default=90, ge=7, le=366, description="how many days back")
 
 
 class Trend(msgspec.Struct, frozen=True):

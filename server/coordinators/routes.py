@@ -13,7 +13,7 @@ from litestar.response import Stream
 from server.auth.guards import authenticate_coordinator
 from server.checkins import service as checkins
 from server.checkins.questionnaires import registry
-from server.checkins.schemas import CheckinPage, Trend
+from server.checkins.schemas import CheckinPage, Trend, TrendDays
 from server.coordinators import export
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
@@ -136,7 +136,7 @@ class CoordinatorPatientController(Controller):
         self,
         request: AnyRequest,
         patient_id: UUID,
-        days: int = Parameter(default=90, ge=7, le=366, description="how many days back"),
+        days: int = TrendDays,
     ) -> Trend:
         async with staff_request(request) as staff:
             return await checkins.trend_for_staff(
