@@ -29,24 +29,23 @@ NO_STORE = (b"cache-control", b"no-store")
 
 
 def security_headers(https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The hook; HSTS only when the public origin is https."""
+    """The hook; HSTS only when the public origin is https. The fixed headers are built once
+    here, not per response."""
+    fixed = [*ALWAYS, HSTS] if https else list(ALWAYS)
+    with_csp = [*fixed, (b"content-security-policy", CSP.encode())]
 
     async def add_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        extra = list(ALWAYS)
-        if not scope["path"].startswith("/schema"):
-            extra.append((b"content-security-policy", CSP.encode()))
-        if https:
-            extra.append(HSTS)
-        headers = list(message.get("headers", []))
         path = scope["path"]
+        extra = fixed if path.startswith("/schema") else with_csp
+        headers = list(message.get("headers", []))
         private = path.startswith("/api/") or (
             path.startswith("/coordinator/") and not path.startswith("/coordinator/static/")
         )
         if private and not any(name.lower() == b"cache-control" for name, _ in headers):
             # Patient data: never kept by the browser (back button, disk) after sign-out.
-            extra.append(NO_STORE)
+            extra = [*extra, NO_STORE]
         message["headers"] = [*headers, *extra]
 
     return add_headers
