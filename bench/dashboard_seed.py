@@ -58,6 +58,7 @@ from server.checkins.questionnaires import registry, score, validate_answers  # 
 from server.checkins.schemas import CheckinIn  # noqa: E402
 from server.checkins.service import content_hash  # noqa: E402
 from server.clinics import service as clinics_service  # noqa: E402
+from server.demo import FIRST_NAMES  # noqa: E402
 from server.schedule.plan import (  # noqa: E402
     HORIZON,
     PatientSchedule,
@@ -90,32 +91,6 @@ REMINDER_TIMES = (
 )
 QUIET_HOURS = QuietHours(clock(22, 0), clock(7, 0))
 CONDITIONS = (("crps", 35), ("fibromyalgia", 35), ("lyme", 20), ("other", 10))
-FIRST_NAMES = (
-    "Ana",
-    "Ben",
-    "Carla",
-    "Dev",
-    "Elena",
-    "Farid",
-    "Grace",
-    "Hugo",
-    "Iris",
-    "Jonah",
-    "Keiko",
-    "Luis",
-    "Maya",
-    "Nadia",
-    "Omar",
-    "Priya",
-    "Rosa",
-    "Sam",
-    "Tara",
-    "Victor",
-    "Wen",
-    "Yusuf",
-    "Zoe",
-    "Mateo",
-)
 CHECKIN_NOTES = (
     "Rough night, woke up at 3.",
     "Flare after a long drive.",
