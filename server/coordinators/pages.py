@@ -532,9 +532,9 @@ SERIES = [  # key, label, colour, dash, longest gap (days) still joined by a lin
 
 
 def patient_filter(query: dict[str, str]) -> PatientFilter:
-    """The list's filters from its form; an empty field means "any"."""
-    known = PatientFilter.__struct_fields__
-    wanted: dict[str, Any] = {k: v for k, v in query.items() if v != "" and k in known}
+    """The list's filters from its form; an empty field means "any", and other parameters
+    (such as ?done=) are not filters."""
+    wanted: dict[str, Any] = {k: v for k, v in query.items() if v != ""}
     if "has_alert" in wanted:
         wanted["has_alert"] = wanted["has_alert"] in ("1", "on", "true")
     return convert(wanted, PatientFilter)

@@ -96,7 +96,7 @@ class PatientRow(msgspec.Struct, frozen=True):
 Sort = Literal["name", "last_checkin", "adherence", "alerts"]
 
 
-class PatientFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PatientFilter(msgspec.Struct, frozen=True):
     q: Annotated[str, Meta(max_length=100)] | None = None
     condition: Literal["crps", "fibromyalgia", "lyme", "other"] | None = None
     status: Literal["invited", "active", "discharged"] | None = None
