@@ -34,6 +34,7 @@ from server import db
 from server.auth.cache import DeviceCache
 from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
+from server.checkins.writer import CheckinWriter
 from server.clinics.routes import ClinicController
 from server.coordinators.filters import FILTERS
 from server.coordinators.live import BoardHub
@@ -145,6 +146,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)
         app.state.device_cache = DeviceCache()
+        app.state.checkin_writer = CheckinWriter(app.state.pool)
         app.state.board_hub = BoardHub(app.state.pool, clock)
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
         board_listener = asyncio.create_task(app.state.board_hub.listen(database_url))

@@ -19,6 +19,7 @@ from server import audit
 from server.checkins.questionnaires import answer_flags, registry, score
 from server.checkins.schemas import CheckinIn
 from server.checkins.service import content_hash
+from server.checkins.writer import NewCheckin, columns, flags_literal
 from server.clinics import service as clinics
 from server.clinics import store as clinic_store
 from server.db import Connection, q
@@ -274,7 +275,7 @@ async def _history(
 
     questionnaires = registry()
     windows: list[tuple[Any, ...]] = []
-    checkins: list[tuple[Any, ...]] = []
+    checkins: list[NewCheckin] = []
 
     def file(code: str, day: int, window: Window, answers: dict[str, Any] | None) -> None:
         """One window of ``code`` on ``day``: answered with ``answers``, or missed."""
@@ -294,11 +295,11 @@ async def _history(
         scores = score(questionnaire, answers)
         windows.append((due_id, patient_id, code, window.local_date, window.opens_at,
                         window.closes_at, "completed", received, window.opens_at))  # fmt: skip
-        # In the order of the checkins.insert query's parameters.
-        checkins.append((body.id, patient_id, due_id, code, questionnaire.version, answered,
-                         answers, scores, None, content_hash(body), received,
-                         answer_flags(questionnaire, answers), questionnaire.outcome,
-                         scores.get(questionnaire.outcome), clinic_id))  # fmt: skip
+        checkins.append(NewCheckin(body.id, patient_id, due_id, code, questionnaire.version,
+                                   answered, answers, scores, None, content_hash(body),
+                                   received, flags_literal(answer_flags(questionnaire, answers)),
+                                   questionnaire.outcome, scores.get(questionnaire.outcome),
+                                   clinic_id))  # fmt: skip
 
     def clamp(value: float) -> int:
         return round(max(0.0, min(10.0, value)))
@@ -356,10 +357,8 @@ async def _history(
             q("demo.insert_window"),
             windows,
         )
-        await conn.executemany(
-            q("checkins.insert"),
-            checkins,
-        )
+        # One at a time, in order: each is scored against the ones before it.
+        await conn.executemany(q("checkins.insert"), [columns([row]) for row in checkins])
         await audit.record(
             conn,
             actor_kind="system",

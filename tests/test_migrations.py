@@ -107,7 +107,7 @@ async def test_serve_refuses_pending_migrations(pg_url: str) -> None:
 
 def test_query_files_parse() -> None:
     queries = db.load_queries()
-    assert "checkins.insert" in queries and queries["checkins.insert"].kind == "one"
+    assert "checkins.insert" in queries and queries["checkins.insert"].kind == "many"
     with pytest.raises(db.DatabaseError, match="defined twice"):
         db.parse_queries("-- name: a :one\nselect 1\n-- name: a :one\nselect 2\n", "x.sql")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
+from server.auth.guards import authenticate_patient
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend, TrendDays
-from server.deps import patient_request
+from server.deps import now_of, patient_request, pool_of
 from server.pagination import Cursor
 from server.web import AnyRequest
 
@@ -28,8 +29,12 @@ class CheckinController(Controller):
         status_code=201,
     )
     async def submit(self, request: AnyRequest, data: CheckinIn) -> Response[CheckinOut]:
-        async with patient_request(request) as patient:
-            submitted = await service.submit(patient.conn, patient.who, data, patient.now)
+        # No pooled connection held here: the writer stores check-ins in batches.
+        who = await authenticate_patient(request)
+        state = request.app.state
+        submitted = await service.submit(
+            pool_of(state), state.checkin_writer, who, data, now_of(state)
+        )
         return Response(submitted.checkin, status_code=201 if submitted.created else 200)
 
     @get("/", summary="This patient's check-ins, newest first")

@@ -31,7 +31,8 @@ from server.checkins.schemas import (
     TrendDay,
     TrendInfusion,
 )
-from server.db import Connection, to_struct
+from server.checkins.writer import CheckinWriter, NewCheckin, flags_literal
+from server.db import Connection, Pool, to_struct
 from server.errors import Conflict, FieldError, Invalid, NotFound, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store as patient_store
@@ -67,9 +68,10 @@ class Submitted(msgspec.Struct, frozen=True):
 
 
 async def submit(
-    conn: Connection, patient: PatientPrincipal, body: CheckinIn, now: datetime
+    pool: Pool, writer: CheckinWriter, patient: PatientPrincipal, body: CheckinIn, now: datetime
 ) -> Submitted:
-    """Store a check-in once. Returns created=False for an identical replay."""
+    """Store a check-in once (with those arriving together, see writer.py). Returns
+    created=False for an identical replay."""
     questionnaires = registry()
     questionnaire = questionnaires.get(body.questionnaire, body.questionnaire_version)
     if questionnaire is None:
@@ -89,23 +91,24 @@ async def submit(
     note = (body.note.strip() if body.note else None) or None
     digest = content_hash(body)
     scores = score(questionnaire, body.answers)
-    row = await store.insert(
-        conn,
-        id_=body.id,
-        patient_id=patient.patient_id,
-        due_id=body.due_id,
-        questionnaire=questionnaire.code,
-        version=questionnaire.version,
-        answered_at=body.answered_at,
-        answers=body.answers,
-        scores=scores,
-        note=note,
-        content_hash=digest,
-        flags=answer_flags(questionnaire, body.answers),
-        outcome_metric=questionnaire.outcome if questionnaire.outcome in scores else None,
-        outcome_value=scores.get(questionnaire.outcome),
-        clinic_id=patient.clinic_id,
-        now=now,
+    row = await writer.store(
+        NewCheckin(
+            id=body.id,
+            patient_id=patient.patient_id,
+            due_id=body.due_id,
+            questionnaire=questionnaire.code,
+            version=questionnaire.version,
+            answered_at=body.answered_at,
+            answers=body.answers,
+            scores=scores,
+            note=note,
+            content_hash=digest,
+            received_at=now,
+            flags=flags_literal(answer_flags(questionnaire, body.answers)),
+            outcome_metric=questionnaire.outcome if questionnaire.outcome in scores else None,
+            outcome_value=scores.get(questionnaire.outcome),
+            clinic_id=patient.clinic_id,
+        )
     )
     if row is not None:
         stored = CheckinOut(
@@ -120,7 +123,8 @@ async def submit(
             note=note,
         )
         return Submitted(stored, created=True)
-    existing = await store.get_existing(conn, body.id)
+    async with pool.acquire() as conn:
+        existing = await store.get_existing(conn, body.id)
     if (
         existing is None
         or existing["patient_id"] != patient.patient_id

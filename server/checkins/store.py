@@ -3,52 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from server.db import Connection, q
-
-
-async def insert(
-    conn: Connection,
-    *,
-    id_: UUID,
-    patient_id: UUID,
-    due_id: UUID | None,
-    questionnaire: str,
-    version: int,
-    answered_at: datetime,
-    answers: dict[str, Any],
-    scores: dict[str, Any],
-    note: str | None,
-    content_hash: bytes,
-    flags: list[str],
-    outcome_metric: str | None,
-    outcome_value: float | int | None,
-    clinic_id: UUID,
-    now: datetime,
-) -> asyncpg.Record | None:
-    """(due_id, scores) of the stored row, or None when a check-in with this id exists."""
-    return await conn.fetchrow(
-        q("checkins.insert"),
-        id_,
-        patient_id,
-        due_id,
-        questionnaire,
-        version,
-        answered_at,
-        answers,
-        scores,
-        note,
-        content_hash,
-        now,
-        flags,
-        outcome_metric,
-        outcome_value,
-        clinic_id,
-    )
 
 
 async def get_existing(conn: Connection, id_: UUID) -> asyncpg.Record | None:
