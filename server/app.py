@@ -162,6 +162,7 @@ def create_app(
                 gc.freeze()
                 yield
         finally:
+            await app.state.checkin_writer.drain()
             for task in (listener, board_listener, board_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -89,6 +89,8 @@ class CheckinWriter:
         self._waiting: deque[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = deque()
         self._flushers = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[UUID] = set()  # patients and check-in ids in a batch being stored
+        self.statements = 0  # batches sent, for tests and the curious
 
     async def store(self, row: NewCheckin) -> asyncpg.Record | None:
         """(id, due_id, scores) once stored, or None when a check-in with this id exists."""
@@ -106,24 +108,40 @@ class CheckinWriter:
             future.add_done_callback(_consume)
             raise
 
+    async def drain(self) -> None:
+        """Wait until every check-in handed over so far is stored (or refused)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _next_batch(self) -> list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]]:
+        """At most one check-in per patient and per id, counting the batches being stored (a
+        duplicate row the statement skips would look stored to both, and a patient's second
+        check-in must see the first); the rest wait, in order, for a later batch."""
         batch: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = []
-        patients: set[UUID] = set()
         later: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = []
         while self._waiting and len(batch) < MAX_BATCH:
             item = self._waiting.popleft()
-            if item[0].patient_id in patients:
+            row = item[0]
+            if row.patient_id in self._in_flight or row.id in self._in_flight:
                 later.append(item)
             else:
-                patients.add(item[0].patient_id)
+                self._in_flight.update((row.patient_id, row.id))
                 batch.append(item)
         self._waiting.extendleft(reversed(later))
         return batch
 
     async def _flush(self) -> None:
+        # The flusher that stored a batch looks again afterwards, so a check-in held back
+        # for one in that batch is never left waiting without a flusher.
         try:
             while batch := self._next_batch():
-                await self._store(batch)
+                try:
+                    await self._store(batch)
+                finally:
+                    for row, future in batch:
+                        self._in_flight.difference_update((row.patient_id, row.id))
+                        if not future.done():  # only if storing itself broke: never hang
+                            future.set_exception(RuntimeError("the check-in was not stored"))
         finally:
             self._flushers -= 1
 
@@ -131,6 +149,7 @@ class CheckinWriter:
         self, batch: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]]
     ) -> None:
         rows = [row for row, _ in batch]
+        self.statements += 1
         try:
             async with self._pool.acquire() as conn:
                 if len(batch) == 1:
