@@ -1,0 +1,1 @@
+"""Hostile input, access control and guessing attacks."""
