@@ -14,6 +14,13 @@ Answers, in order of precedence for a known subscription: a scripted `Behaviour`
 then one scripted for any token, then 410 Gone for a forgotten subscription, then the default
 behaviour, then 201. Every request is still checked: a faulty request is answered with its 4xx
 unless a behaviour says to answer with an error anyway, and it is always listed in `rejected`.
+
+An outage is a default that changes by phase: ``set_default(Behaviour(hang=True))`` (no answer
+until the client gives up), ``set_default([Behaviour(500), Behaviour(502), Behaviour(503)])``
+(taken in turn, request by request), ``Behaviour(429, retry_after=5)`` or
+``Behaviour(429, retry_after_date=5)`` (an HTTP-date), ``Behaviour(close=True)`` (the connection
+is dropped unanswered), then ``set_default(None)`` to recover. `requests` lists every request
+with what it was answered, so a test can count how hard a client pushed during each phase.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import json
+import math
 import re
 import secrets
 import signal
@@ -33,6 +41,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from email.utils import formatdate
 from types import TracebackType
 from typing import Any, Self
 
@@ -101,46 +110,107 @@ class Subscriber:
 class Behaviour:
     """How the service answers one request (scripted) or every request (default).
 
-    A stall longer than the client's timeout simulates a hung push service. A 2xx status still
-    records a delivery (after the stall, if it ends before the service stops).
+    A stall longer than the client's timeout simulates a slow push service; a 2xx status still
+    records a delivery (after the stall, if it ends before the service stops). `hang` never
+    answers: the request ends when the client gives up (or the service stops) and nothing is
+    delivered. `close` drops the connection without an answer. `retry_after` sends
+    Retry-After in seconds; `retry_after_date` sends it as an HTTP-date that many seconds after
+    the answer (rounded up to the next whole second, so a client never waits less).
     """
 
     status: int = 201
     retry_after: int | None = None
     stall: float = 0.0
+    retry_after_date: int | None = None
+    hang: bool = False
+    close: bool = False
 
     def __post_init__(self) -> None:
         if not 200 <= self.status <= 599:
             raise ValueError(f"status must be 200-599, not {self.status}")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must not be negative")
+        if self.retry_after_date is not None and self.retry_after_date < 0:
+            raise ValueError("retry_after_date must not be negative")
+        if self.retry_after is not None and self.retry_after_date is not None:
+            raise ValueError("retry_after and retry_after_date exclude each other")
         if self.stall < 0:
             raise ValueError("stall must not be negative")
+        if self.hang and self.close:
+            raise ValueError("hang and close exclude each other")
 
     @property
     def success(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def answer(self) -> int | str:
+        """What `requests` lists for a request answered this way."""
+        if self.hang:
+            return "hang"
+        if self.close:
+            return "close"
+        return self.status
+
     @classmethod
     def from_json(cls, data: object) -> Behaviour | None:
-        """`{}` means none; otherwise status, retry_after and stall, all optional."""
+        """`{}` means none; otherwise the fields of a Behaviour, all optional."""
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
         if not data:
             return None
-        unknown = set(data) - {"status", "retry_after", "stall"}
+        unknown = set(data) - {
+            "status",
+            "retry_after",
+            "stall",
+            "retry_after_date",
+            "hang",
+            "close",
+        }
         if unknown:
             raise ValueError(f"unknown fields: {sorted(unknown)}")
         status = data.get("status", 201)
         retry_after = data.get("retry_after")
+        retry_after_date = data.get("retry_after_date")
         stall = data.get("stall", 0.0)
+        hang = data.get("hang", False)
+        close = data.get("close", False)
         if not _is_int(status):
             raise ValueError("status must be an integer")
-        if retry_after is not None and not _is_int(retry_after):
-            raise ValueError("retry_after must be an integer or null")
+        for name, value in (("retry_after", retry_after), ("retry_after_date", retry_after_date)):
+            if value is not None and not _is_int(value):
+                raise ValueError(f"{name} must be an integer or null")
         if not (_is_int(stall) or isinstance(stall, float)):
             raise ValueError("stall must be a number")
-        return cls(status=status, retry_after=retry_after, stall=float(stall))
+        if not isinstance(hang, bool) or not isinstance(close, bool):
+            raise ValueError("hang and close must be true or false")
+        return cls(
+            status=status,
+            retry_after=retry_after,
+            stall=float(stall),
+            retry_after_date=retry_after_date,
+            hang=hang,
+            close=close,
+        )
+
+    @classmethod
+    def default_from_json(cls, data: object) -> tuple[Behaviour, ...]:
+        """A default: one Behaviour as a JSON object (`{}` for none) or a list taken in turn."""
+        if isinstance(data, list):
+            behaviours = [cls.from_json(item) for item in data]
+            if any(b is None for b in behaviours):
+                raise ValueError("a list of behaviours must not contain {}")
+            return tuple(b for b in behaviours if b is not None)
+        behaviour = cls.from_json(data)
+        return () if behaviour is None else (behaviour,)
+
+    def headers(self, now: float) -> dict[str, str]:
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        if self.retry_after_date is not None:
+            at = math.ceil(now + self.retry_after_date)
+            return {"Retry-After": formatdate(at, usegmt=True)}
+        return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +230,23 @@ class Delivery:
     verified: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request to a push endpoint of a known subscription and what it was answered: a
+    status, or "hang" / "close" when it got none."""
+
+    token: str
+    received_at: float
+    answer: int | str
+
+
 @dataclass(slots=True)
 class _Stats:
     accepted: int = 0
     verified: int = 0
+    requests: int = 0
+    hung: int = 0
+    closed: int = 0
     first_at: float | None = None
     last_at: float | None = None
 
@@ -202,8 +285,10 @@ class _State:
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     forgotten: set[str] = field(default_factory=set)
     scripts: dict[str | None, deque[Behaviour]] = field(default_factory=dict)
-    default: Behaviour | None = None
+    default: tuple[Behaviour, ...] = ()
+    default_turn: int = 0
     deliveries: list[Delivery] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
     rejected: list[tuple[str, int, str]] = field(default_factory=list)
     answered: list[tuple[str, int]] = field(default_factory=list)
     stats: _Stats = field(default_factory=_Stats)
@@ -350,10 +435,18 @@ class FakePushService:
         with self._state.lock:
             self._state.scripts.setdefault(key, deque()).extend(responses)
 
-    def set_default(self, behaviour: Behaviour | None) -> None:
-        """Answer every request this way (an outage, a slow service) until set back to None."""
+    def set_default(self, behaviour: Behaviour | Sequence[Behaviour] | None) -> None:
+        """Answer every request this way (an outage, a slow service) until set back to None;
+        a sequence is taken in turn, one behaviour per request, round and round."""
+        if behaviour is None:
+            behaviours: tuple[Behaviour, ...] = ()
+        elif isinstance(behaviour, Behaviour):
+            behaviours = (behaviour,)
+        else:
+            behaviours = tuple(behaviour)
         with self._state.lock:
-            self._state.default = behaviour
+            self._state.default = behaviours
+            self._state.default_turn = 0
 
     def forget(self, token: str | Subscriber) -> None:
         """The subscription expired: answer 410 Gone from now on."""
@@ -378,6 +471,18 @@ class FakePushService:
         """(token, status) for each request answered with a scripted, default or 410 error."""
         with self._state.lock:
             return list(self._state.answered)
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request to a known subscription, in order of arrival (scripted, default and
+        normal ones; not kept when the service records no deliveries)."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def requests_for(self, token: str | Subscriber) -> list[Request]:
+        wanted = _token_of(token)
+        with self._state.lock:
+            return [r for r in self._state.requests if r.token == wanted]
 
     def deliveries_for(self, token: str | Subscriber) -> list[Delivery]:
         wanted = _token_of(token)
@@ -409,6 +514,7 @@ class FakePushService:
         """Forget what was received and the counters (not subscribers, scripts or defaults)."""
         with self._state.lock:
             self._state.deliveries.clear()
+            self._state.requests.clear()
             self._state.rejected.clear()
             self._state.answered.clear()
             self._state.stats = _Stats()
@@ -419,7 +525,7 @@ class FakePushService:
         self.clear()
         with self._state.lock:
             self._state.scripts.clear()
-            self._state.default = None
+            self._state.default = ()
             self._state.forgotten.clear()
 
     # -- the push endpoint (event loop) ----------------------------------------------------
@@ -439,6 +545,12 @@ class FakePushService:
             verify = state.seen % self.verify_every == 0
             state.seen += 1
             behaviour = self._next_behaviour(token)
+            answer = 201 if behaviour is None else behaviour.answer
+            state.stats.requests += 1
+            state.stats.hung += answer == "hang"
+            state.stats.closed += answer == "close"
+            if self.record_deliveries:
+                state.requests.append(Request(token, time.time(), answer))
 
         outcome: _Checked | _Rejected
         try:
@@ -450,10 +562,15 @@ class FakePushService:
 
         headers: dict[str, str] = {}
         if behaviour is not None:
+            if behaviour.hang:
+                await self._hang(request)
+                return web.Response(status=503, text="shutting down")
             if behaviour.stall and not await self._stall(behaviour.stall):
                 return web.Response(status=503, text="shutting down")
-            if behaviour.retry_after is not None:
-                headers["Retry-After"] = str(behaviour.retry_after)
+            if behaviour.close:
+                self._drop(request)
+                return web.Response(status=503)  # never reaches the client
+            headers.update(behaviour.headers(time.time()))
             if not behaviour.success:
                 with state.lock:
                     state.answered.append((token, behaviour.status))
@@ -478,7 +595,11 @@ class FakePushService:
                 return queue.popleft()
         if token in state.forgotten:
             return Behaviour(status=410)
-        return state.default
+        if not state.default:
+            return None
+        behaviour = state.default[state.default_turn % len(state.default)]
+        state.default_turn += 1
+        return behaviour
 
     async def _stall(self, seconds: float) -> bool:
         """Sleep, cut short when the service stops; False if it did."""
@@ -486,6 +607,23 @@ class FakePushService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
         return not self._closing.is_set()
+
+    async def _hang(self, request: web.Request) -> None:
+        """Wait without answering until the client hangs up or the service stops."""
+        assert self._closing is not None
+        while not self._closing.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), 0.05)
+
+    @staticmethod
+    def _drop(request: web.Request) -> None:
+        """Close the connection under the request: the client sees it end without an answer."""
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
 
     def _reject(self, token: str, status: int, reason: str) -> web.Response:
         with self._state.lock:
@@ -676,12 +814,15 @@ class FakePushService:
         return web.json_response({"ok": True})
 
     async def _control_default(self, request: web.Request) -> web.Response:
+        """A JSON object (`{}` for none) or a list of them taken in turn; see `set_default`."""
         try:
-            behaviour = Behaviour.from_json(await request.json())
+            behaviours = Behaviour.default_from_json(await request.json())
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        self.set_default(behaviour)
-        return web.json_response({"default": None if behaviour is None else asdict(behaviour)})
+        self.set_default(behaviours)
+        if len(behaviours) == 1:
+            return web.json_response({"default": asdict(behaviours[0])})
+        return web.json_response({"default": [asdict(b) for b in behaviours] or None})
 
 
 # -- as a process ----------------------------------------------------------------------------

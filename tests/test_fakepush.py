@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import select
 import subprocess
@@ -552,6 +553,93 @@ def test_default_behaviour_until_reset(fake: FakePushService, vapid: Vapid) -> N
     assert len(fake.deliveries) == 1
 
 
+async def test_a_hang_is_never_answered_and_ends_when_the_client_gives_up(
+    fake: FakePushService, vapid: Vapid
+) -> None:
+    subscriber = fake.new_subscriber()
+    fake.set_default(Behaviour(hang=True))
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):
+            with pytest.raises(TimeoutError):
+                await push_async(session, subscriber, vapid, seconds=0.3)
+        fake.set_default(None)
+        assert await push_async(session, subscriber, vapid) == 201
+
+    assert [r.answer for r in fake.requests_for(subscriber)] == ["hang", "hang", 201]
+    assert len(fake.deliveries) == 1 and fake.answered == []
+    stats = fake.stats()
+    assert (stats["requests"], stats["hung"], stats["accepted"]) == (3, 2, 1)
+
+
+async def test_close_drops_the_connection_unanswered(fake: FakePushService, vapid: Vapid) -> None:
+    subscriber = fake.new_subscriber()
+    fake.script([Behaviour(close=True)], token=subscriber)
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await push_async(session, subscriber, vapid)
+        assert await push_async(session, subscriber, vapid) == 201
+
+    assert [r.answer for r in fake.requests_for(subscriber)] == ["close", 201]
+    assert fake.stats()["closed"] == 1 and len(fake.deliveries) == 1
+
+
+def test_retry_after_as_an_http_date(fake: FakePushService, vapid: Vapid) -> None:
+    subscriber = fake.new_subscriber()
+    fake.script([Behaviour(status=429, retry_after_date=30)], token=subscriber)
+
+    with pytest.raises(WebPushException) as raised:
+        send(subscriber, vapid)
+    answered = time.time()
+    response = raised.value.response
+    assert response is not None and response.status_code == 429
+    at = email.utils.parsedate_to_datetime(response.headers["Retry-After"]).timestamp()
+    assert answered + 29 <= at <= answered + 31  # whole seconds, rounded up
+
+    with pytest.raises(ValueError, match="exclude"):
+        Behaviour(status=429, retry_after=1, retry_after_date=1)
+    with pytest.raises(ValueError, match="exclude"):
+        Behaviour(hang=True, close=True)
+
+
+def test_a_default_sequence_is_taken_in_turn(fake: FakePushService, vapid: Vapid) -> None:
+    subscriber = fake.new_subscriber()
+    fake.set_default([Behaviour(500), Behaviour(502), Behaviour(503, retry_after=1)])
+
+    statuses = [status_of(lambda: send(subscriber, vapid)) for _ in range(4)]
+
+    assert statuses == [500, 502, 503, 500]
+    fake.set_default(None)
+    assert send(subscriber, vapid).status_code == 201
+    assert [r.answer for r in fake.requests] == [500, 502, 503, 500, 201]
+    assert [r.received_at for r in fake.requests] == sorted(r.received_at for r in fake.requests)
+
+
+def test_control_default_takes_a_list_and_the_new_fields(
+    fake: FakePushService, vapid: Vapid
+) -> None:
+    subscriber = fake.new_subscriber()
+    with httpx.Client(base_url=fake.origin, timeout=5) as client:
+        phases = [{"status": 500}, {"status": 429, "retry_after_date": 5}]
+        answer = client.post("/_control/default", json=phases)
+        assert answer.is_success and len(answer.json()["default"]) == 2
+        assert status_of(lambda: send(subscriber, vapid)) == 500
+        with pytest.raises(WebPushException) as raised:
+            send(subscriber, vapid)
+        assert raised.value.response is not None
+        assert raised.value.response.headers["Retry-After"].endswith(" GMT")
+        assert client.post("/_control/default", json=[{}]).status_code == 400
+        assert client.post("/_control/default", json={"hang": 1}).status_code == 400
+        assert client.post("/_control/default", json={"hang": True}).is_success
+        with pytest.raises(requests.exceptions.Timeout):
+            send(subscriber, vapid, timeout=0.3)
+        assert client.post("/_control/default", json={}).json() == {"default": None}
+        assert send(subscriber, vapid).status_code == 201
+        stats = client.get("/_control/stats").json()
+    assert (stats["requests"], stats["hung"], stats["answered"]) == (4, 1, 2)
+
+
 def test_stop_cuts_a_stall_short(vapid: Vapid) -> None:
     service = FakePushService().start()
     service.set_default(Behaviour(stall=60.0))
@@ -665,6 +753,9 @@ def test_control_endpoints(fake: FakePushService, vapid: Vapid) -> None:
             "verified": 0,
             "rejected": 0,
             "answered": 0,
+            "requests": 0,
+            "hung": 0,
+            "closed": 0,
             "first_at": None,
             "last_at": None,
         }
