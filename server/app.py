@@ -44,8 +44,9 @@ from server.coordinators.routes import (
     CoordinatorPatientController,
     ExportController,
 )
-from server.errors import EXCEPTION_HANDLERS, ErrorBody
+from server.errors import DATABASE_UNAVAILABLE, EXCEPTION_HANDLERS, ErrorBody
 from server.headers import security_headers
+from server.logs import ConnectionErrorsInOneLine
 from server.patients.routes import PatientController
 from server.reminders.routes import CoordinatorReminderController, PushController
 from server.reminders.runtime import push_runtime
@@ -141,6 +142,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
 ) -> Litestar:
     install_registry(settings.extra_questionnaire_dir)
+    logging.getLogger("asyncpg.pool").addFilter(ConnectionErrorsInOneLine(DATABASE_UNAVAILABLE))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

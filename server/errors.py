@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from server.logs import Sparse
 from server.web import AnyRequest
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,31 @@ class TooManyRequests(DomainError):
         super().__init__(message)
         self.retry_after = max(1, retry_after)
         self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+# The database is down, restarting or out of connections: trying again
+# in a few seconds is the answer (the patient app keeps the check-in and does; its id makes
+# a retry safe even when the connection broke after PostgreSQL committed). Raised from a
+# connection, not from what was asked; a statement PostgreSQL cancels (57014) is not one.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 # Constraint name -> (exception class, field, message). The database is the referee for
@@ -287,6 +313,28 @@ def _integrity_handler(
     return _domain_handler(request, error)
 
 
+_unavailable_log = Sparse(10.0)
+
+
+def _unavailable_handler(request: AnyRequest, exc: Exception) -> Response[Any]:
+    held = _unavailable_log.due()
+    if held is not None:
+        log.warning(
+            "database unavailable (%s) on %s %s; %d more such answers since the last such line",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            held,
+        )
+    return _domain_handler(
+        request,
+        Unavailable(
+            "the service is briefly unavailable; please try again in a few seconds",
+            RETRY_AFTER_UNAVAILABLE,
+        ),
+    )
+
+
 def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
     # The exception's text may quote request data (PHI): log its type and where it was raised.
     sqlstate = getattr(exc, "sqlstate", None)
@@ -310,5 +358,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.UntranslatableCharacterError: _text_handler,
     HTTPException: _http_handler,
     asyncpg.IntegrityConstraintViolationError: _integrity_handler,
+    **dict.fromkeys(DATABASE_UNAVAILABLE, _unavailable_handler),
     Exception: _unexpected_handler,
 }
