@@ -1,4 +1,5 @@
-"""Command line: ``checkin serve | migrate | dispatch | demo | clinic | coordinator | patient``."""
+"""Command line: ``checkin serve | migrate | dispatch | demo | backup | restore | clinic |
+coordinator | patient``."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import asyncpg
 import msgspec
 
-from server import db, demo
+from server import backup, db, demo
 from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
 from server.errors import DomainError, constraint_error
@@ -280,6 +282,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# --- backup / restore --------------------------------------------------------------------------
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    url = _database_url(settings, quiet=args.json)
+    done = asyncio.run(backup.backup(url, Path(args.out).absolute(), force=args.force))
+    _out(
+        args,
+        done,
+        f"backup written: {done.file}, {backup.describe_size(done.bytes)}, "
+        f"pg_dump {done.pg_dump}\nrows:\n{backup.describe_rows(done.rows)}\n"
+        f"not backed up (transient): {', '.join(done.not_backed_up)}",
+    )
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    url = _database_url(settings, quiet=args.json)
+    done = asyncio.run(backup.restore(url, Path(args.source).absolute()))
+    pending = (
+        f"\nthe backup predates {len(done.pending_migrations)} migration(s) of this code "
+        f"({', '.join(done.pending_migrations)}): run `checkin migrate` before serving"
+        if done.pending_migrations
+        else " (this code's migrations: all applied)"
+    )
+    _out(
+        args,
+        done,
+        f"restored {done.file} with pg_restore {done.pg_restore}: "
+        f"schema at migration {done.migration:04d}{pending}\n"
+        f"rows:\n{backup.describe_rows(done.rows)}",
+    )
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 
@@ -316,6 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("demo", help="seed a demo clinic into an empty database")
     seed.add_argument("--json", action="store_true", help="print one JSON object")
     seed.set_defaults(func=cmd_demo)
+
+    dump = sub.add_parser(
+        "backup", help="write a pg_dump (custom format) of the database to a file"
+    )
+    dump.add_argument("--out", required=True, metavar="FILE", help="the backup file to write")
+    dump.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    dump.add_argument("--json", action="store_true", help="print one JSON object")
+    dump.set_defaults(func=cmd_backup)
+
+    load = sub.add_parser("restore", help="restore a backup into an empty database")
+    load.add_argument(
+        "--from", dest="source", required=True, metavar="FILE", help="a file from `checkin backup`"
+    )
+    load.add_argument("--json", action="store_true", help="print one JSON object")
+    load.set_defaults(func=cmd_restore)
 
     clinic = sub.add_parser("clinic", help="manage clinics").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -373,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.func(args)
     except SettingsError as exc:
         _fail(f"configuration: {exc}", 2)
-    except (CommandError, db.DatabaseError, QuestionnaireError) as exc:
+    except (CommandError, db.DatabaseError, QuestionnaireError, backup.BackupError) as exc:
         _fail(str(exc))
     except DomainError as exc:
         _fail(exc.message)
