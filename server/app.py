@@ -17,7 +17,7 @@ from litestar import Litestar, MediaType, Response, get, head
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -44,7 +44,7 @@ from server.coordinators.routes import (
     CoordinatorPatientController,
     ExportController,
 )
-from server.errors import DATABASE_UNAVAILABLE, EXCEPTION_HANDLERS, ErrorBody
+from server.errors import DATABASE_UNAVAILABLE, EXCEPTION_HANDLERS, ErrorBody, document_errors
 from server.headers import security_headers
 from server.logs import ConnectionErrorsInOneLine
 from server.patients.routes import PatientController
@@ -70,7 +70,12 @@ class Health(msgspec.Struct, frozen=True):
     database: str
 
 
-@get("/healthz", tags=["operations"], summary="200 when the database answers, 503 when not")
+@get(
+    "/healthz",
+    tags=["operations"],
+    summary="200 when the database answers, 503 when not",
+    responses={503: ResponseSpec(Health, description="The database does not answer")},
+)
 async def healthz(state: State) -> Response[Health]:
     if await db.ping(state.pool, limit=2.0):
         return Response(Health("ok", "up"), media_type=MediaType.JSON)
@@ -200,7 +205,7 @@ def create_app(
             ),
         ]
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequireJson],
@@ -230,6 +235,8 @@ def create_app(
         ),
         debug=False,
     )
+    document_errors(app)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -9,6 +9,7 @@ from server.auth.guards import authenticate_patient
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend, TrendDays
 from server.deps import now_of, patient_request, pool_of
+from server.errors import errors_documented
 from server.pagination import Cursor
 from server.web import AnyRequest
 
@@ -27,6 +28,7 @@ class CheckinController(Controller):
         "/",
         summary="Submit a check-in (201 stored, 200 identical replay, 409 id reused)",
         status_code=201,
+        responses=errors_documented(409),
     )
     async def submit(self, request: AnyRequest, data: CheckinIn) -> Response[CheckinOut]:
         # No pooled connection held here: the writer stores check-ins in batches.

@@ -18,6 +18,7 @@ from server.coordinators import export
 from server.coordinators import service as alerts
 from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, staff_request
+from server.errors import errors_documented
 from server.fhir import service as fhir
 from server.pagination import Cursor
 from server.patients import service as patients
@@ -85,6 +86,7 @@ class CoordinatorPatientController(Controller):
         "/{patient_id:uuid}/discharge",
         status_code=200,
         summary="Discharge: phones stop, windows and reminders are withdrawn",
+        responses=errors_documented(409),
     )
     async def discharge(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
         async with staff_request(request) as staff:
@@ -188,7 +190,12 @@ class AlertController(Controller):
                 staff.now,
             )
 
-    @post("/{alert_id:uuid}/acknowledge", status_code=200, summary="Acknowledge with a note")
+    @post(
+        "/{alert_id:uuid}/acknowledge",
+        status_code=200,
+        summary="Acknowledge with a note",
+        responses=errors_documented(409),
+    )
     async def acknowledge(self, request: AnyRequest, alert_id: UUID, data: Acknowledge) -> Alert:
         async with staff_request(request) as staff:
             return await alerts.acknowledge(

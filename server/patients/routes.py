@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import Cookie, State
+from litestar.openapi import ResponseSpec
 
 from server.auth.guards import DEVICE_COOKIE
 from server.auth.throttle import client_key
 from server.deps import client_host, now_of, patient_request, pool_of, settings_of
+from server.errors import errors_documented
 from server.patients import service
 from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, ProfilePatch
 from server.settings import Settings
@@ -35,7 +37,12 @@ class PatientController(Controller):
     path = "/api"
     tags = ["patient"]
 
-    @post("/enroll", status_code=201, summary="Exchange a one-time code for a device token")
+    @post(
+        "/enroll",
+        status_code=201,
+        summary="Exchange a one-time code for a device token",
+        responses=errors_documented(429),
+    )
     async def enroll(
         self,
         state: State,
@@ -67,7 +74,14 @@ class PatientController(Controller):
                 patient.conn, patient.who.patient_id, data, patient.now
             )
 
-    @post("/logout", status_code=204, summary="Revoke this device", security=DEVICE)
+    @post(
+        "/logout",
+        status_code=204,
+        summary="Revoke this device",
+        security=DEVICE,
+        # Litestar would describe Response[None] as a JSON null body; the answer has none.
+        responses={204: ResponseSpec(None, description="Revoked; the device cookie is cleared")},
+    )
     async def logout(self, state: State, request: AnyRequest) -> Response[None]:
         async with patient_request(request) as patient:
             await service.logout(patient.conn, patient.who.device_id, patient.now)

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.deps import patient_request, settings_of, staff_request
+from server.errors import errors_documented
 from server.pagination import Cursor
 from server.reminders import service
 from server.reminders.schemas import Opened, PublicKey, ReminderOut, SubscriptionIn, WindowPage
@@ -53,6 +54,7 @@ class PushController(Controller):
         status_code=204,
         summary="The patient opened the app from this reminder's notification",
         security=DEVICE,
+        responses=errors_documented(404),
     )
     async def opened(self, request: AnyRequest, data: Opened) -> None:
         async with patient_request(request) as patient:
@@ -70,6 +72,7 @@ class CoordinatorReminderController(Controller):
         "/nudge",
         status_code=202,
         summary="Send the patient a reminder now (after their quiet hours)",
+        responses=errors_documented(409),
     )
     async def nudge(self, request: AnyRequest, patient_id: UUID) -> ReminderOut:
         async with staff_request(request) as staff:

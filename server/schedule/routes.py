@@ -7,6 +7,7 @@ from uuid import UUID
 from litestar import Controller, get, patch, post
 
 from server.deps import staff_request
+from server.errors import errors_documented
 from server.schedule import sessions
 from server.schedule.schemas import Infusion, InfusionChange, InfusionList, NewInfusion
 from server.web import AnyRequest
@@ -24,7 +25,12 @@ class InfusionController(Controller):
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 
-    @post("/", status_code=201, summary="Schedule an infusion session; windows are re-planned")
+    @post(
+        "/",
+        status_code=201,
+        summary="Schedule an infusion session; windows are re-planned",
+        responses=errors_documented(409),
+    )
     async def schedule_infusion(
         self, request: AnyRequest, patient_id: UUID, data: NewInfusion
     ) -> Infusion:
@@ -41,6 +47,7 @@ class InfusionController(Controller):
     @patch(
         "/{session_id:uuid}",
         summary="Reschedule, complete or cancel a session; windows are re-planned",
+        responses=errors_documented(409),
     )
     async def change_infusion(
         self, request: AnyRequest, patient_id: UUID, session_id: UUID, data: InfusionChange
