@@ -115,7 +115,7 @@ class Behaviour:
     answers: the request ends when the client gives up (or the service stops) and nothing is
     delivered. `close` drops the connection without an answer. `retry_after` sends
     Retry-After in seconds; `retry_after_date` sends it as an HTTP-date that many seconds after
-    the answer (rounded up to the next whole second, so a client never waits less).
+    the request arrived (rounded up to the next whole second, so a client never waits less).
     """
 
     status: int = 201
@@ -233,11 +233,12 @@ class Delivery:
 @dataclass(frozen=True, slots=True)
 class Request:
     """One request to a push endpoint of a known subscription and what it was answered: a
-    status, or "hang" / "close" when it got none."""
+    status, or "hang" / "close" when it got none, and the Retry-After header if any."""
 
     token: str
     received_at: float
     answer: int | str
+    retry_after: str | None = None
 
 
 @dataclass(slots=True)
@@ -545,22 +546,26 @@ class FakePushService:
             verify = state.seen % self.verify_every == 0
             state.seen += 1
             behaviour = self._next_behaviour(token)
-            answer = 201 if behaviour is None else behaviour.answer
-            state.stats.requests += 1
-            state.stats.hung += answer == "hang"
-            state.stats.closed += answer == "close"
-            if self.record_deliveries:
-                state.requests.append(Request(token, time.time(), answer))
+            received = time.time()
 
         outcome: _Checked | _Rejected
         try:
             outcome = self._check(request, body, subscriber, verify)
         except _Rejected as exc:
             outcome = exc
-            with state.lock:
-                state.rejected.append((token, exc.status, exc.reason))
+        headers = {} if behaviour is None else behaviour.headers(received)
+        answer = 201 if behaviour is None else behaviour.answer
+        if isinstance(outcome, _Rejected) and (behaviour is None or behaviour.success):
+            answer = outcome.status
+        with state.lock:
+            if isinstance(outcome, _Rejected):
+                state.rejected.append((token, outcome.status, outcome.reason))
+            state.stats.requests += 1
+            state.stats.hung += answer == "hang"
+            state.stats.closed += answer == "close"
+            if self.record_deliveries:
+                state.requests.append(Request(token, received, answer, headers.get("Retry-After")))
 
-        headers: dict[str, str] = {}
         if behaviour is not None:
             if behaviour.hang:
                 await self._hang(request)
@@ -570,7 +575,6 @@ class FakePushService:
             if behaviour.close:
                 self._drop(request)
                 return web.Response(status=503)  # never reaches the client
-            headers.update(behaviour.headers(time.time()))
             if not behaviour.success:
                 with state.lock:
                     state.answered.append((token, behaviour.status))

@@ -432,6 +432,8 @@ def test_a_faulty_request_is_rejected(
     assert (token, rejected_status) == (spec.token, status)
     assert reason in rejected_reason
     assert fake.deliveries == []
+    # Requests to a known subscription are listed with their answer.
+    assert [r.answer for r in fake.requests] == ([] if status == 404 else [status])
 
 
 def test_the_largest_payload_that_fits_is_accepted(fake: FakePushService) -> None:
@@ -513,6 +515,7 @@ def test_a_scripted_error_still_verifies_the_request(fake: FakePushService) -> N
 
     assert spec.post().status_code == 500
     assert fake.answered == [(spec.token, 500)]
+    assert [r.answer for r in fake.requests] == [500]
     assert [(token, status) for token, status, _ in fake.rejected] == [(spec.token, 401)]
     assert fake.deliveries == []
 
@@ -596,6 +599,9 @@ def test_retry_after_as_an_http_date(fake: FakePushService, vapid: Vapid) -> Non
     assert response is not None and response.status_code == 429
     at = email.utils.parsedate_to_datetime(response.headers["Retry-After"]).timestamp()
     assert answered + 29 <= at <= answered + 31  # whole seconds, rounded up
+    [request] = fake.requests_for(subscriber)
+    assert request.answer == 429 and request.retry_after == response.headers["Retry-After"]
+    assert request.received_at + 30 <= at < request.received_at + 31
 
     with pytest.raises(ValueError, match="exclude"):
         Behaviour(status=429, retry_after=1, retry_after_date=1)
