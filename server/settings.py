@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     enroll_throttle_window_seconds: Annotated[int, Meta(ge=10, le=86_400)] = 900
     enroll_max_failures_per_client: PositiveInt = 10
     enroll_max_failures_global: PositiveInt = 1_000
+    sign_in_max_failures_per_client: PositiveInt = 20
+    sign_in_max_failures_global: PositiveInt = 500
     vapid_private_key: str | None = None
     vapid_subject: str | None = None
     push_allowed_origins: str = DEFAULT_PUSH_ORIGINS

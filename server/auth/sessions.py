@@ -5,6 +5,13 @@ Sessions end after 30 minutes without use or 12 hours after sign-in, whichever c
 Wrong passwords are limited twice: per account (5 in a row lock it for 15 minutes) and per
 client address and globally in PostgreSQL (server/auth/throttle.py), so a guesser gets
 nowhere across any number of server processes and accounts.
+
+A lock would also shut out the account's owner: anyone who knows an email could keep a
+coordinator out of the dashboard by guessing wrong five times every 15 minutes. So the lock
+does not apply from an address this account has signed in from within the last 30 days (its
+own ward or home network): there the password is checked, and wrong guesses stay bounded by
+the per-address limit. A guesser elsewhere still meets the lock; one on the owner's own
+network gets the per-address budget, no more.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 3600
 LOCK_AFTER = 5
 LOCK_SECONDS = 15 * 60
-SIGN_IN_LIMIT = throttle.Limit(window_seconds=900, per_client=20, global_=500)
+SIGN_IN_WINDOW_SECONDS = 900
+KNOWN_ADDRESS_DAYS = 30
 WRONG = (
     f"The email or password is wrong. After {LOCK_AFTER} wrong tries in a row an account is "
     f"locked for {LOCK_SECONDS // 60} minutes."
@@ -69,12 +77,17 @@ async def verify(password_hash: str, password: str) -> bool:
 
 
 async def sign_in(
-    conn: Connection, email: str, password: str, client_addr: str | None, now: datetime
+    conn: Connection,
+    email: str,
+    password: str,
+    client_addr: str | None,
+    now: datetime,
+    limit: throttle.Limit,
 ) -> NewSession | Refused:
     email = email.strip().lower()
     async with conn.transaction():
         verdict = await throttle.attempt(
-            conn, "staff_sign_in", throttle.client_key(client_addr), SIGN_IN_LIMIT, now
+            conn, "staff_sign_in", throttle.client_key(client_addr), limit, now
         )
     if not verdict.allowed:
         return Refused(
@@ -86,7 +99,10 @@ async def sign_in(
     if row is None:
         await verify(_DUMMY_HASH, password)
         return Refused(WRONG)
-    counted = await store.count_attempt(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER)
+    counted = await store.count_attempt(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER) or (
+        client_addr is not None
+        and await store.signed_in_from(conn, row["id"], client_addr, now, KNOWN_ADDRESS_DAYS)
+    )
     # A locked account's password is checked against nothing, but checked all the same: an
     # answer takes as long whether the account exists, is locked or not.
     matches = await verify(row["password_hash"] if counted else _DUMMY_HASH, password)

@@ -87,3 +87,12 @@ async def session_principal(
 
 async def end_session(conn: Connection, id_hash: bytes, now: datetime) -> None:
     await conn.execute(q("auth.end_session"), id_hash, now)
+
+
+async def signed_in_from(
+    conn: Connection, coordinator_id: UUID, client_addr: str, now: datetime, days: int
+) -> bool:
+    known: bool = await conn.fetchval(
+        q("auth.signed_in_from"), coordinator_id, client_addr, now, days
+    )
+    return known

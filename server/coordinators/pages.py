@@ -24,7 +24,7 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 from markupsafe import Markup
 
-from server.auth import sessions
+from server.auth import sessions, throttle
 from server.auth.guards import session_principal
 from server.auth.schemas import CoordinatorPrincipal
 from server.checkins import service as checkins
@@ -177,6 +177,11 @@ class DashboardController(Controller):
                 form.get("password", ""),
                 client_address(request) or None,
                 now_of(state),
+                throttle.Limit(
+                    sessions.SIGN_IN_WINDOW_SECONDS,
+                    settings.sign_in_max_failures_per_client,
+                    settings.sign_in_max_failures_global,
+                ),
             )
         if isinstance(outcome, sessions.Refused):
             return sign_in_page(request, form.get("next"), outcome, form.get("email", ""))

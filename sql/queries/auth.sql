@@ -89,3 +89,11 @@ from s
 
 -- name: end_session :exec
 update staff_session set ended_at = $2 where id_hash = $1 and ended_at is null
+
+-- name: signed_in_from :scalar
+-- Whether this account signed in from this address within $4 days (its lock does not apply there).
+select exists (
+    select 1 from staff_session
+    where coordinator_id = $1 and client_addr = $2::inet
+      and created_at > $3::timestamptz - make_interval(days => $4)
+)
