@@ -186,7 +186,11 @@ def _page_error(request: AnyRequest, exc: DomainError) -> Response[Any]:
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+# A field's path as the decoder reports it: names, dots and list indexes (not "[...]").
+_SAFE_PATH = re.compile(r"^[a-z_][a-z0-9_]{0,63}(\.[a-z_][a-z0-9_]{0,63}|\[[0-9]{1,6}\])*$")
 _MALFORMED = ("JSON is malformed", "Input data was truncated", "must be UTF-8")
+_OUT_OF_RANGE = "Number out of range"
+_UNDECODABLE = (*_MALFORMED, _OUT_OF_RANGE)
 
 
 def _allowed_values(request: AnyRequest, path: str) -> list[str] | None:
@@ -231,11 +235,15 @@ def _client_error(request: AnyRequest, raw: str, key: object) -> tuple[int, Fiel
     match = _AT_PATH.search(raw)
     field = match.group(1) if match and match.group(1) else (str(key) if key else "body")
     field = "body" if field == "data" else field.removeprefix("data.")
-    if not _SAFE_NAME.match(field.replace(".", "_").replace("[", "_").replace("]", "_")):
+    if not _SAFE_PATH.match(field):
         field = "body"
     message = _AT_PATH.sub("", raw)
     if message.startswith(_MALFORMED):
         return 400, FieldError("body", "must be valid UTF-8 JSON")
+    if message.startswith(_OUT_OF_RANGE):
+        if field == "body":  # found while decoding, before any field was read
+            return 400, FieldError("body", "holds a number too large to read (over about 1.8e308)")
+        return 422, FieldError(field, "is out of range")
     if message in ("'data'", "Expected `object`, got `null`") or (
         field == "body" and message.startswith("Expected `object`")
     ):
@@ -289,7 +297,12 @@ def _text_handler(request: AnyRequest, exc: asyncpg.DataError) -> Response[Error
     )
 
 
-def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
+def _http_handler(request: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
+    detail = str(exc.detail)
+    if exc.status_code == 400 and detail.startswith(_UNDECODABLE):
+        # A body that is not JSON at all: name the body, in our words rather than the decoder's.
+        _, error = _client_error(request, detail, None)
+        return _domain_handler(request, BadRequest(f"{error.field}: {error.message}", [error]))
     try:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     except ValueError:
@@ -299,7 +312,7 @@ def _http_handler(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
         return error_response(
             exc.status_code, ErrorBody("server_error", "the server failed"), headers
         )
-    return error_response(exc.status_code, ErrorBody(code, str(exc.detail)), headers or None)
+    return error_response(exc.status_code, ErrorBody(code, detail), headers or None)
 
 
 def _integrity_handler(
