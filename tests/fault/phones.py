@@ -58,6 +58,7 @@ class Fleet:
     retried: set[uuid.UUID] = field(default_factory=set)
     unexpected: list[str] = field(default_factory=list)  # 4xx answers: a defect
     _making: bool = True
+    _abandoned: bool = False
 
     async def run(self) -> None:
         limits = httpx.Limits(max_connections=len(self.phones))
@@ -67,6 +68,11 @@ class Fleet:
     def stop_making(self) -> None:
         """No new check-ins; those not yet stored are still sent until they are."""
         self._making = False
+
+    def abandon(self) -> None:
+        """Stop at once, stored or not (a failed test's clean-up)."""
+        self._making = False
+        self._abandoned = True
 
     async def _phone(self, http: httpx.AsyncClient, patient: uuid.UUID, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
@@ -90,7 +96,7 @@ class Fleet:
         headers: dict[str, str],
     ) -> None:
         backoff = 0.1
-        while True:
+        while not self._abandoned:
             try:
                 response = await http.post("/api/checkins", json=body, headers=headers)
             except httpx.HTTPError as exc:

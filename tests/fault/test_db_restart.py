@@ -81,7 +81,7 @@ async def test_checkins_survive_database_restarts(cluster_db: tuple[Cluster, str
         fleet.stop_making()
         await asyncio.wait_for(running[0], RECOVERY_LIMIT)
     finally:
-        fleet.stop_making()
+        fleet.abandon()
         health.stop()
         await asyncio.gather(*running, return_exceptions=True)
 
