@@ -7,11 +7,14 @@ client address and globally in PostgreSQL (server/auth/throttle.py), so a guesse
 nowhere across any number of server processes and accounts.
 
 A lock would also shut out the account's owner: anyone who knows an email could keep a
-coordinator out of the dashboard by guessing wrong five times every 15 minutes. So the lock
-does not apply from an address this account has signed in from within the last 30 days (its
-own ward or home network): there the password is checked, and wrong guesses stay bounded by
-the per-address limit. A guesser elsewhere still meets the lock; one on the owner's own
-network gets the per-address budget, no more.
+coordinator out of the dashboard by guessing wrong five times every 15 minutes. So a browser
+that has signed in to the account gets a cookie (a random token, HttpOnly, sent only to the
+sign-in form, kept 30 days; PostgreSQL holds its SHA-256 in staff_device). On such a browser
+the account's lock does not apply; the browser has its own count instead, and after five wrong
+passwords in a row it is no longer known (then the account's lock applies to it as to anyone).
+A guesser without the cookie meets the lock; a new password or a disabled account forgets
+every browser. Known devices, not known addresses: a clinic's or a carrier's shared address
+would exempt everyone behind it, and an address taken from a misconfigured proxy anyone.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ ABSOLUTE_SECONDS = 12 * 3600
 LOCK_AFTER = 5
 LOCK_SECONDS = 15 * 60
 SIGN_IN_WINDOW_SECONDS = 900
-KNOWN_ADDRESS_DAYS = 30
+KNOWN_DEVICE_DAYS = 30
+DEVICE_COOKIE = "checkin_staff_device"
 WRONG = (
     f"The email or password is wrong. After {LOCK_AFTER} wrong tries in a row an account is "
     f"locked for {LOCK_SECONDS // 60} minutes."
@@ -61,6 +65,7 @@ class NewSession(msgspec.Struct, frozen=True):
     token: str  # for the cookie only
     session_id: UUID
     coordinator_id: UUID
+    device_token: str | None = None  # a browser new to the account: for its cookie
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -83,6 +88,7 @@ async def sign_in(
     client_addr: str | None,
     now: datetime,
     limit: throttle.Limit,
+    device_token: str | None = None,
 ) -> NewSession | Refused:
     email = email.strip().lower()
     async with conn.transaction():
@@ -99,9 +105,12 @@ async def sign_in(
     if row is None:
         await verify(_DUMMY_HASH, password)
         return Refused(WRONG)
-    counted = await store.count_attempt(conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER) or (
-        client_addr is not None
-        and await store.signed_in_from(conn, row["id"], client_addr, now, KNOWN_ADDRESS_DAYS)
+    device_hash = sha256(device_token) if device_token and len(device_token) <= 64 else None
+    known_device = device_hash is not None and await store.count_device_attempt(
+        conn, device_hash, row["id"], now, LOCK_AFTER
+    )
+    counted = known_device or await store.count_attempt(
+        conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER
     )
     # A locked account's password is checked against nothing, but checked all the same: an
     # answer takes as long whether the account exists, is locked or not.
@@ -115,7 +124,7 @@ async def sign_in(
             patient_id=None,
             action="staff.sign_in_failed",
             now=now,
-            detail={"locked": not counted},
+            detail={"locked": not counted, "known_device": known_device},
         )
         return Refused(WRONG)
     token = secrets.token_urlsafe(32)
@@ -127,6 +136,12 @@ async def sign_in(
             else None
         )
         await store.record_sign_in(conn, row["id"], rehash)
+        new_device = None
+        if known_device and device_hash is not None:
+            await store.device_signed_in(conn, device_hash)
+        else:
+            new_device = secrets.token_urlsafe(32)
+            await store.add_device(conn, sha256(new_device), row["id"], now, KNOWN_DEVICE_DAYS)
         session_id = await store.insert_session(
             conn, sha256(token), row["id"], secrets.token_urlsafe(32), now, client_addr
         )
@@ -140,7 +155,7 @@ async def sign_in(
             now=now,
             detail={"session_id": str(session_id)},
         )
-    return NewSession(token, session_id, row["id"])
+    return NewSession(token, session_id, row["id"], new_device)
 
 
 async def principal(conn: Connection, token: str, now: datetime) -> CoordinatorPrincipal | None:

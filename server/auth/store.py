@@ -89,10 +89,21 @@ async def end_session(conn: Connection, id_hash: bytes, now: datetime) -> None:
     await conn.execute(q("auth.end_session"), id_hash, now)
 
 
-async def signed_in_from(
-    conn: Connection, coordinator_id: UUID, client_addr: str, now: datetime, days: int
+async def count_device_attempt(
+    conn: Connection, token_hash: bytes, coordinator_id: UUID, now: datetime, after: int
 ) -> bool:
-    known: bool = await conn.fetchval(
-        q("auth.signed_in_from"), coordinator_id, client_addr, now, days
+    """Count one attempt on a known browser of this account; False when it is not one."""
+    counted = await conn.fetchval(
+        q("auth.count_device_attempt"), token_hash, coordinator_id, now, after
     )
-    return known
+    return bool(counted)
+
+
+async def device_signed_in(conn: Connection, token_hash: bytes) -> None:
+    await conn.execute(q("auth.device_signed_in"), token_hash)
+
+
+async def add_device(
+    conn: Connection, token_hash: bytes, coordinator_id: UUID, now: datetime, days: int
+) -> None:
+    await conn.execute(q("auth.add_device"), token_hash, coordinator_id, now, days)

@@ -203,6 +203,7 @@ async def change_staff(
             )
             if found and action == "disable":
                 await store.end_sessions(conn, coordinator_id, now)
+                await store.forget_devices(conn, coordinator_id)
         elif action in ("coordinator", "admin"):
             found = await store.set_role(conn, coordinator_id, who.clinic_id, action)
         else:

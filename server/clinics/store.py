@@ -42,6 +42,11 @@ async def coordinator_by_email(conn: Connection, email: str) -> asyncpg.Record |
 
 async def set_password(conn: Connection, coordinator_id: UUID, password_hash: str) -> None:
     await conn.execute(q("clinics.set_password"), coordinator_id, password_hash)
+    await forget_devices(conn, coordinator_id)
+
+
+async def forget_devices(conn: Connection, coordinator_id: UUID) -> None:
+    await conn.execute(q("clinics.forget_devices"), coordinator_id)
 
 
 async def protocol(conn: Connection, clinic_id: UUID) -> asyncpg.Record | None:

@@ -182,6 +182,7 @@ class DashboardController(Controller):
                     settings.sign_in_max_failures_per_client,
                     settings.sign_in_max_failures_global,
                 ),
+                request.cookies.get(sessions.DEVICE_COOKIE),
             )
         if isinstance(outcome, sessions.Refused):
             return sign_in_page(request, form.get("next"), outcome, form.get("email", ""))
@@ -197,6 +198,21 @@ class DashboardController(Controller):
                     secure=settings.secure_cookies,
                 ),
                 Cookie(key=SIGN_IN_CSRF_COOKIE, value="", path="/coordinator/", max_age=0),
+                *(
+                    [
+                        Cookie(
+                            key=sessions.DEVICE_COOKIE,
+                            value=outcome.device_token,
+                            path="/coordinator/sign-in",
+                            max_age=sessions.KNOWN_DEVICE_DAYS * 86400,
+                            httponly=True,
+                            samesite="strict",
+                            secure=settings.secure_cookies,
+                        )
+                    ]
+                    if outcome.device_token
+                    else []
+                ),
             ],
         )
 

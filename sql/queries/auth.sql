@@ -90,10 +90,21 @@ from s
 -- name: end_session :exec
 update staff_session set ended_at = $2 where id_hash = $1 and ended_at is null
 
--- name: signed_in_from :scalar
--- Whether this account signed in from this address within $4 days (its lock does not apply there).
-select exists (
-    select 1 from staff_session
-    where coordinator_id = $1 and client_addr = $2::inet
-      and created_at > $3::timestamptz - make_interval(days => $4)
+-- name: count_device_attempt :scalar
+-- Count a sign-in attempt on a known browser of this account before its password is checked
+-- (as count_attempt does for the account); null when the browser is not known to it, expired,
+-- or has had $4 wrong passwords in a row.
+update staff_device set failures = failures + 1
+where token_hash = $1 and coordinator_id = $2 and expires_at > $3 and failures < $4
+returning true
+
+-- name: device_signed_in :exec
+update staff_device set failures = 0 where token_hash = $1
+
+-- name: add_device :exec
+-- A browser that signed in: known to this account for $4 days. Its expired ones go.
+with gone as (
+    delete from staff_device where coordinator_id = $2 and expires_at <= $3
 )
+insert into staff_device (token_hash, coordinator_id, created_at, expires_at)
+values ($1, $2, $3, $3 + make_interval(days => $4))

@@ -67,5 +67,9 @@ update coordinator set role = $3::staff_role
 where id = $1 and clinic_id = $2
 returning id
 
+-- name: forget_devices :exec
+-- A new password, or a disabled account: no browser is known to it any more.
+delete from staff_device where coordinator_id = $1
+
 -- name: end_sessions :exec
 update staff_session set ended_at = $2 where coordinator_id = $1 and ended_at is null

@@ -20,6 +20,7 @@ import pytest
 
 from server import db
 from server.auth.tokens import CODE_ALPHABET
+from server.clinics import service as clinics
 from server.settings import Settings
 from tests.conftest import MakeDatabase
 from tests.factories import client_ip, make_clinic, make_patient
@@ -145,9 +146,11 @@ async def test_a_coordinators_password_under_a_distributed_guessing_attack(
     async with httpx.AsyncClient(
         base_url=target.server.url, headers={"X-Forwarded-For": own_address}
     ) as owner:
-        # The coordinator's usual workstation: signed in from there before.
+        # The coordinator's own browser: signed in before, it keeps the known-device cookie
+        # (sent only to the sign-in form), not the session.
         assert (await _sign_in(owner, email, PASSWORD)).status_code == 302
-        owner.cookies.clear()
+        assert "checkin_staff_device" in owner.cookies
+        owner.cookies.delete("checkin_staff")
         addresses = [client_ip() for _ in range(ADDRESSES // 4)]
 
         async def guesser(address: str) -> list[int]:
@@ -166,12 +169,14 @@ async def test_a_coordinators_password_under_a_distributed_guessing_attack(
         locked = await target.pool.fetchval(
             "select locked_until > now() from coordinator where email = $1", email
         )
-        assert locked  # the account is locked against everyone else ...
-        async with httpx.AsyncClient(
-            base_url=target.server.url, headers={"X-Forwarded-For": client_ip()}
-        ) as stranger:
-            assert (await _sign_in(stranger, email, PASSWORD)).status_code == 400
-        # ... but its owner, at their own address, signs in with the right password.
+        assert locked  # the account is locked against everyone else, wherever they are:
+        for address in (client_ip(), own_address):  # the owner's own network included
+            async with httpx.AsyncClient(
+                base_url=target.server.url, headers={"X-Forwarded-For": address}
+            ) as stranger:
+                assert (await _sign_in(stranger, email, PASSWORD)).status_code == 400
+        # ... but its owner's browser signs in with the right password, from anywhere.
+        owner.headers["X-Forwarded-For"] = client_ip()
         assert (await _sign_in(owner, email, PASSWORD)).status_code == 302
     row = await target.pool.fetchrow(
         "select failed_logins, locked_until from coordinator where email = $1", email
@@ -183,3 +188,43 @@ async def test_a_coordinators_password_under_a_distributed_guessing_attack(
         email,
     )
     assert sessions == 2  # the owner's two sign-ins, no guesser's
+    devices = await target.pool.fetch(
+        "select failures from staff_device d join coordinator c on c.id = d.coordinator_id"
+        " where c.email = $1",
+        email,
+    )
+    assert [d["failures"] for d in devices] == [0]  # one browser, known since the first
+
+
+async def test_a_stolen_device_cookie_is_not_a_password(target: Target) -> None:
+    """A known browser's own count: five wrong passwords there and it is known no more (the
+    account's lock applies to it again); a new password forgets every browser."""
+    clinic = await make_clinic(target.pool)
+    email = await make_staff(target.pool, clinic.id)
+    async with httpx.AsyncClient(
+        base_url=target.server.url, headers={"X-Forwarded-For": client_ip()}
+    ) as thief:
+        assert (await _sign_in(thief, email, PASSWORD)).status_code == 302
+        thief.cookies.delete("checkin_staff")
+        for _ in range(5):  # from a new address each time: past the per-address limit
+            thief.headers["X-Forwarded-For"] = client_ip()
+            assert (await _sign_in(thief, email, secrets.token_urlsafe(8))).status_code == 400
+        counts = await target.pool.fetchrow(
+            "select c.failed_logins, d.failures from coordinator c"
+            " join staff_device d on d.coordinator_id = c.id where c.email = $1",
+            email,
+        )
+        assert (counts["failed_logins"], counts["failures"]) == (0, 5)
+        thief.headers["X-Forwarded-For"] = client_ip()
+        assert (await _sign_in(thief, email, secrets.token_urlsafe(8))).status_code == 400
+        failed = await target.pool.fetchval(
+            "select failed_logins from coordinator where email = $1", email
+        )
+        assert failed == 1  # counted against the account now
+        async with target.pool.acquire() as conn:
+            coordinator = await conn.fetchval("select id from coordinator where email = $1", email)
+            await clinics.set_password(conn, coordinator, PASSWORD + "-new")
+        known = await target.pool.fetchval(
+            "select count(*) from staff_device where coordinator_id = $1", coordinator
+        )
+        assert known == 0
