@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import traceback
 from http import HTTPStatus
 from typing import Any, Self
@@ -110,18 +111,23 @@ class Unavailable(DomainError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
-# The database is down, restarting or out of connections: trying again
-# in a few seconds is the answer (the patient app keeps the check-in and does; its id makes
-# a retry safe even when the connection broke after PostgreSQL committed). Raised from a
-# connection, not from what was asked; a statement PostgreSQL cancels (57014) is not one.
+# The database is down, restarting, failing over or out of connections: trying again in a few
+# seconds is the answer (the patient app keeps the check-in and does; its id makes a retry safe
+# even when the connection broke after PostgreSQL committed). Only what comes from reaching
+# the database: a refused or reset connection, an unknown host, PostgreSQL shutting down or
+# starting, a standby that cannot write, no connection slot, a timeout (the pool's, or a
+# statement's command_timeout: the client is still best told to try again; the log line
+# names it). asyncpg's InterfaceError counts only when it says the connection is closed.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,
+    ConnectionError,
+    socket.gaierror,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 RETRY_AFTER_UNAVAILABLE = 5
 
@@ -350,6 +356,12 @@ def _unavailable_handler(request: AnyRequest, exc: Exception) -> Response[Any]:
     )
 
 
+def _interface_handler(request: AnyRequest, exc: asyncpg.InterfaceError) -> Response[Any]:
+    if "connection is closed" in str(exc) or "connection was closed" in str(exc):
+        return _unavailable_handler(request, exc)
+    return _unexpected_handler(request, exc)
+
+
 def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
     # The exception's text may quote request data (PHI): log its type and where it was raised.
     sqlstate = getattr(exc, "sqlstate", None)
@@ -374,6 +386,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http_handler,
     asyncpg.IntegrityConstraintViolationError: _integrity_handler,
     **dict.fromkeys(DATABASE_UNAVAILABLE, _unavailable_handler),
+    asyncpg.InterfaceError: _interface_handler,
     Exception: _unexpected_handler,
 }
 

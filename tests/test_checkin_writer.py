@@ -18,7 +18,7 @@ from server.auth.schemas import PatientPrincipal
 from server.checkins import service
 from server.checkins.schemas import CheckinIn
 from server.checkins.writer import CheckinWriter
-from server.errors import Conflict
+from server.errors import DATABASE_UNAVAILABLE, Conflict
 from server.settings import Settings
 from tests.factories import daily_answers, make_clinic, make_patient, now, open_window_now
 
@@ -47,6 +47,18 @@ def _body(pain: int = 5, days_ago: float = 0, **extra: Any) -> CheckinIn:
 async def _stored(pool: db.Pool, ids: list[uuid.UUID]) -> int:
     count: int = await pool.fetchval("select count(*) from checkin where id = any($1)", ids)
     return count
+
+
+async def _waiting_at_the_lock(pool: db.Pool) -> list[int]:
+    """The backends whose check-in insert waits for the table lock (30 s at most)."""
+    for _ in range(3000):
+        waiting = await pool.fetch(
+            "select pid from pg_locks where relation = 'checkin'::regclass and not granted"
+        )
+        if waiting:
+            return [r["pid"] for r in waiting]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no check-in reached PostgreSQL")
 
 
 async def test_checkins_sent_together_are_stored_in_one_statement(
@@ -129,16 +141,41 @@ async def test_a_checkin_whose_phone_gave_up_is_still_stored(
     writer = CheckinWriter(pool)
     (patient,) = await _patients(pool, settings, 1)
     body = _body(pain=6)
-    task = asyncio.create_task(service.submit(pool, writer, patient, body, now()))
-    await asyncio.sleep(0)  # queued, not yet stored
-    assert await _stored(pool, [body.id]) == 0
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with pool.acquire() as blocker, blocker.transaction():
+        # Check-ins wait at PostgreSQL until this transaction ends.
+        await blocker.execute("lock table checkin in share mode")
+        task = asyncio.create_task(service.submit(pool, writer, patient, body, now()))
+        await _waiting_at_the_lock(pool)
+        task.cancel()  # the phone gives up while its check-in is being stored
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await _stored(pool, [body.id]) == 0
     await writer.drain()
     assert await _stored(pool, [body.id]) == 1
     replay = await service.submit(pool, writer, patient, body, now())
     assert not replay.created and replay.checkin.answers["pain_now"] == 6
+
+
+async def test_a_broken_connection_fails_the_batch_as_unavailable(
+    pool: db.Pool, settings: Settings
+) -> None:
+    """Not stored one by one on a dead connection (each would fail as 'connection is closed',
+    a 500): every check-in of the batch gets the error that means 'try again' (503)."""
+    writer = CheckinWriter(pool)
+    patients = await _patients(pool, settings, 3)
+    bodies = [_body() for _ in patients]
+    async with pool.acquire() as blocker, blocker.transaction():
+        await blocker.execute("lock table checkin in share mode")
+        submitted = [
+            asyncio.create_task(service.submit(pool, writer, p, b, now()))
+            for p, b in zip(patients, bodies, strict=True)
+        ]
+        waiting = await _waiting_at_the_lock(pool)
+        await pool.execute("select pg_terminate_backend($1)", waiting[0])
+        results = await asyncio.gather(*submitted, return_exceptions=True)
+    assert writer.statements == 1
+    assert all(isinstance(r, DATABASE_UNAVAILABLE) for r in results), results
+    assert await _stored(pool, [b.id for b in bodies]) == 0
 
 
 async def test_one_id_from_two_patients_together_stores_one(

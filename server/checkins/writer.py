@@ -35,6 +35,19 @@ MAX_BATCH = 64
 MAX_FLUSHERS = 2
 
 
+# What one check-in of a batch can cause, so that storing them one by one tells which: a
+# constraint or a value PostgreSQL refuses, a trigger's refusal, a deadlock; a value asyncpg
+# cannot encode (ValueError, TypeError) fails before anything is sent.
+ROW_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    asyncpg.RaiseError,
+    asyncpg.TransactionRollbackError,
+    ValueError,
+    TypeError,
+)
+
+
 class NewCheckin(msgspec.Struct, array_like=True, frozen=True):
     """A check-in to store, in the order of the ``checkins.insert`` query's columns."""
 
@@ -157,9 +170,12 @@ class CheckinWriter:
                 else:
                     try:
                         stored = await conn.fetch(q("checkins.insert"), *columns(rows))
-                    except asyncpg.PostgresError:
+                    except ROW_ERRORS:
                         # One check-in the database refuses (a window of another patient,
-                        # say) fails the whole statement: store them one by one instead.
+                        # say) fails the whole statement: store them one by one instead. Not
+                        # when the connection broke: that is every check-in's answer (503).
+                        if conn.is_closed():
+                            raise
                         await self._store_each(conn, batch)
                         return
         except Exception as exc:  # the database is unreachable, or the one check-in refused
