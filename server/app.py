@@ -147,7 +147,9 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
 ) -> Litestar:
     install_registry(settings.extra_questionnaire_dir)
-    logging.getLogger("asyncpg.pool").addFilter(ConnectionErrorsInOneLine(DATABASE_UNAVAILABLE))
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, ConnectionErrorsInOneLine) for f in pool_log.filters):
+        pool_log.addFilter(ConnectionErrorsInOneLine(DATABASE_UNAVAILABLE))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
