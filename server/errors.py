@@ -402,6 +402,7 @@ ERROR_MEANINGS: dict[int, str] = {
     415: "The body is not sent as Content-Type: application/json",
     422: "A field is missing, unknown or not allowed; errors name each field",
     429: "Too many attempts: wait as long as Retry-After says",
+    503: "The database is briefly unavailable: try again after Retry-After seconds",
 }
 
 
@@ -423,7 +424,7 @@ def document_errors(app: Litestar) -> None:
         for handler in route.route_handlers:
             if not handler.resolve_include_in_schema():
                 continue
-            codes: set[int] = set()
+            codes: set[int] = {503}  # every operation reads or writes PostgreSQL
             inputs = set(handler.parsed_fn_signature.parameters) - {"request", "state"}
             if inputs:
                 codes |= {400, 422}
