@@ -92,8 +92,10 @@ def push_settings(push_service: FakePushService, **overrides: str) -> dict[str, 
     }
 
 
-def start_server(database_url: str, workers: int = 1, **settings: str) -> ServerProcess:
-    port = free_port()
+def start_server(
+    database_url: str, workers: int = 1, port: int | None = None, **settings: str
+) -> ServerProcess:
+    port = port or free_port()
     env = clean_env(
         DATABASE_URL=database_url,
         PORT=str(port),

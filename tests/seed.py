@@ -1,14 +1,18 @@
 """Bulk seeding for dispatcher tests and the reminder benchmark: patients with one push
-subscription each and one reminder due now."""
+subscription each and one reminder due now; and what the push service received of them."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server import db
+
+if TYPE_CHECKING:
+    from tests.fakepush import FakePushService
 
 
 async def due_reminders(
@@ -56,3 +60,14 @@ async def due_reminders(
             now, now + timedelta(hours=6),
         )  # fmt: skip
     return [r["id"] for r in rows]
+
+
+def deliveries_per_reminder(push: FakePushService, ids: list[uuid.UUID]) -> Counter[str]:
+    """How many times the push service received each of these reminders."""
+    wanted = {str(i) for i in ids}
+    counts: Counter[str] = Counter()
+    for delivery in push.deliveries:
+        payload: Any = delivery.json
+        if isinstance(payload, dict) and payload.get("reminder_id") in wanted:
+            counts[payload["reminder_id"]] += 1
+    return counts

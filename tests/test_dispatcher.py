@@ -4,7 +4,6 @@ when one is killed mid-batch, everything delivered after a push service outage."
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import signal
 import subprocess
@@ -12,7 +11,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -100,16 +98,6 @@ async def _wait_settled(
         await asyncio.sleep(0.2)
 
 
-def _delivered(push: FakePushService, ids: list[uuid.UUID]) -> collections.Counter[str]:
-    wanted = {str(i) for i in ids}
-    counts: collections.Counter[str] = collections.Counter()
-    for delivery in push.deliveries:
-        payload: Any = delivery.json
-        if isinstance(payload, dict) and payload.get("reminder_id") in wanted:
-            counts[payload["reminder_id"]] += 1
-    return counts
-
-
 async def test_three_dispatchers_send_2000_reminders_exactly_once(
     make_database: MakeDatabase, push: FakePushService, dispatchers: list[Dispatchers]
 ) -> None:
@@ -121,7 +109,7 @@ async def test_three_dispatchers_send_2000_reminders_exactly_once(
             group.start()
         statuses = await _wait_settled(conn, ids, group)
         assert statuses == {"sent": 2000}
-        delivered = _delivered(push, ids)
+        delivered = seed.deliveries_per_reminder(push, ids)
         assert len(delivered) == 2000 and set(delivered.values()) == {1}
         # Three processes started at once on a new database share one VAPID key.
         stored = await conn.fetchval("select public_key from vapid_key")
@@ -170,7 +158,7 @@ async def test_a_dispatcher_killed_mid_batch_loses_nothing(
         statuses = await _wait_settled(conn, ids, group)
         assert statuses == {"sent": 300}
         await asyncio.sleep(2.0)  # let the killed batch's stalled requests finish at the fake
-        delivered = _delivered(push, ids)
+        delivered = seed.deliveries_per_reminder(push, ids)
         assert set(delivered) == {str(i) for i in ids}  # nothing lost
         duplicates = sum(delivered.values()) - len(delivered)
         assert duplicates <= 50  # at most the batch that was in flight
@@ -203,7 +191,7 @@ async def test_everything_is_delivered_after_a_push_service_outage(
         push.set_default(None)
         statuses = await _wait_settled(conn, ids, group)
         assert statuses == {"sent": 200}
-        delivered = _delivered(push, ids)
+        delivered = seed.deliveries_per_reminder(push, ids)
         assert len(delivered) == 200 and set(delivered.values()) == {1}
         tries = await conn.fetchval(
             "select min(attempts) from reminder where id = any($1::uuid[])", ids

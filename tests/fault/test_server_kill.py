@@ -10,10 +10,8 @@ expires and the batch is sent again; one Topic per patient lets the push service
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import signal
-import sys
 import uuid
 from typing import Any
 
@@ -25,7 +23,7 @@ from tests.conftest import MakeDatabase
 from tests.factories import now
 from tests.fakepush import Behaviour, FakePushService
 from tests.fault.phones import Fleet, seed_phones
-from tests.live import ServerProcess, clean_env, free_port, push_settings
+from tests.live import ServerProcess, free_port, push_settings, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,28 +33,20 @@ WORKERS = 2
 
 
 def _serve(url: str, port: int, push: FakePushService) -> ServerProcess:
-    env = clean_env(
-        DATABASE_URL=url,
-        PORT=str(port),
-        WORKERS=str(WORKERS),
-        LOG_LEVEL="warning",
+    # The push service stalls 1.5 s; a slow machine must not turn that into timeouts (and
+    # sends again beyond the killed batch).
+    return start_server(
+        url,
+        workers=WORKERS,
+        port=port,
         **push_settings(
             push,
             PUSH_BATCH_SIZE=str(BATCH),
             PUSH_CONCURRENCY=str(BATCH),
-            # The push service stalls 1.5 s; a slow machine must not turn that into timeouts
-            # (and sends again beyond the killed batch).
             PUSH_TIMEOUT_SECONDS="5",
             PUSH_LEASE_SECONDS="6",
         ),
     )
-    server = ServerProcess([sys.executable, "-m", "server", "serve"], env, port)
-    try:
-        server.wait_healthy()
-    except Exception:
-        server.stop()
-        raise
-    return server
 
 
 async def _count(conn: db.Connection, ids: list[uuid.UUID], status: str) -> int:
@@ -66,16 +56,6 @@ async def _count(conn: db.Connection, ids: list[uuid.UUID], status: str) -> int:
         status,
     )
     return count
-
-
-def _delivered(push: FakePushService, ids: list[uuid.UUID]) -> collections.Counter[str]:
-    wanted = {str(i) for i in ids}
-    counts: collections.Counter[str] = collections.Counter()
-    for delivery in push.deliveries:
-        payload: Any = delivery.json
-        if isinstance(payload, dict) and payload.get("reminder_id") in wanted:
-            counts[payload["reminder_id"]] += 1
-    return counts
 
 
 async def _wait(what: str, check: Any, limit: float = 60.0) -> None:
@@ -162,7 +142,7 @@ async def test_serve_killed_mid_request_and_mid_dispatch(
 
     try:
         await asyncio.sleep(2.0)  # the killed batch's stalled requests finish at the fake
-        delivered = _delivered(push, ids)
+        delivered = seed.deliveries_per_reminder(push, ids)
         twice = [r for r, n in delivered.items() if n > 1]
         print(
             f"\n{len(fleet.made)} check-ins ({len(answered_before)} answered before the kill), "
