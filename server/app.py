@@ -171,7 +171,13 @@ def create_app(
                 gc.freeze()
                 yield
         finally:
-            await app.state.checkin_writer.drain()
+            try:
+                # Check-ins already handed to the writer are stored (or refused) before the
+                # pool closes; a database that stopped answering does not hold shutdown.
+                async with asyncio_timeout(POOL_CLOSE_TIMEOUT):
+                    await app.state.checkin_writer.drain()
+            except TimeoutError:
+                log.warning("shutting down with check-ins still being stored")
             for task in (listener, board_listener, board_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
