@@ -68,6 +68,10 @@ class NewCheckin(msgspec.Struct, array_like=True, frozen=True):
     clinic_id: UUID
 
 
+# A check-in handed to the writer, and the request's answer to come.
+Waiting = tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]
+
+
 def flags_literal(flags: list[str]) -> str:
     """Flags are item codes and fixed words, never quotes or commas (checked here anyway)."""
     for flag in flags:
@@ -99,7 +103,7 @@ class CheckinWriter:
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._waiting: deque[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = deque()
+        self._waiting: deque[Waiting] = deque()
         self._flushers = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[UUID] = set()  # patients and check-in ids in a batch being stored
@@ -126,12 +130,12 @@ class CheckinWriter:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _next_batch(self) -> list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]]:
+    def _next_batch(self) -> list[Waiting]:
         """At most one check-in per patient and per id, counting the batches being stored (a
         duplicate row the statement skips would look stored to both, and a patient's second
         check-in must see the first); the rest wait, in order, for a later batch."""
-        batch: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = []
-        later: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]] = []
+        batch: list[Waiting] = []
+        later: list[Waiting] = []
         while self._waiting and len(batch) < MAX_BATCH:
             item = self._waiting.popleft()
             row = item[0]
@@ -158,26 +162,21 @@ class CheckinWriter:
         finally:
             self._flushers -= 1
 
-    async def _store(
-        self, batch: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]]
-    ) -> None:
+    async def _store(self, batch: list[Waiting]) -> None:
         rows = [row for row, _ in batch]
         self.statements += 1
         try:
             async with self._pool.acquire() as conn:
-                if len(batch) == 1:
+                try:
                     stored = await conn.fetch(q("checkins.insert"), *columns(rows))
-                else:
-                    try:
-                        stored = await conn.fetch(q("checkins.insert"), *columns(rows))
-                    except ROW_ERRORS:
-                        # One check-in the database refuses (a window of another patient,
-                        # say) fails the whole statement: store them one by one instead. Not
-                        # when the connection broke: that is every check-in's answer (503).
-                        if conn.is_closed():
-                            raise
-                        await self._store_each(conn, batch)
-                        return
+                except ROW_ERRORS:
+                    # One check-in the database refuses (a window of another patient, say)
+                    # fails the whole statement: store them one by one instead. Not when the
+                    # connection broke: that is every check-in's answer (503).
+                    if len(batch) == 1 or conn.is_closed():
+                        raise
+                    await self._store_each(conn, batch)
+                    return
         except Exception as exc:  # the database is unreachable, or the one check-in refused
             for _, future in batch:
                 if not future.done():
@@ -189,9 +188,7 @@ class CheckinWriter:
                 future.set_result(by_id.get(row.id))
 
     @staticmethod
-    async def _store_each(
-        conn: Connection, batch: list[tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]]
-    ) -> None:
+    async def _store_each(conn: Connection, batch: list[Waiting]) -> None:
         for row, future in batch:
             try:
                 result = await insert_one(conn, row)
