@@ -186,35 +186,30 @@ class DashboardController(Controller):
             )
         if isinstance(outcome, sessions.Refused):
             return sign_in_page(request, form.get("next"), outcome, form.get("email", ""))
-        return Redirect(
-            safe_next(form.get("next")),
-            cookies=[
+        cookies = [
+            Cookie(
+                key=sessions.SESSION_COOKIE,
+                value=outcome.token,
+                path="/",
+                httponly=True,
+                samesite="strict",
+                secure=settings.secure_cookies,
+            ),
+            Cookie(key=SIGN_IN_CSRF_COOKIE, value="", path="/coordinator/", max_age=0),
+        ]
+        if outcome.device_token:  # a browser new to the account
+            cookies.append(
                 Cookie(
-                    key=sessions.SESSION_COOKIE,
-                    value=outcome.token,
-                    path="/",
+                    key=sessions.DEVICE_COOKIE,
+                    value=outcome.device_token,
+                    path="/coordinator/sign-in",
+                    max_age=sessions.KNOWN_DEVICE_DAYS * 86400,
                     httponly=True,
                     samesite="strict",
                     secure=settings.secure_cookies,
-                ),
-                Cookie(key=SIGN_IN_CSRF_COOKIE, value="", path="/coordinator/", max_age=0),
-                *(
-                    [
-                        Cookie(
-                            key=sessions.DEVICE_COOKIE,
-                            value=outcome.device_token,
-                            path="/coordinator/sign-in",
-                            max_age=sessions.KNOWN_DEVICE_DAYS * 86400,
-                            httponly=True,
-                            samesite="strict",
-                            secure=settings.secure_cookies,
-                        )
-                    ]
-                    if outcome.device_token
-                    else []
-                ),
-            ],
-        )
+                )
+            )
+        return Redirect(safe_next(form.get("next")), cookies=cookies)
 
     @post("/sign-out")
     async def sign_out(self, request: AnyRequest) -> Redirect:
