@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from server import db
 from tests import pg
 from tests.cluster import Cluster, StopMode
 from tests.fault.phones import Fleet, HealthWatch, seed_phones
+from tests.fault.waits import until
 from tests.live import ServerProcess, start_server
 
 OUTAGE = 2.0  # seconds PostgreSQL stays down each time
@@ -40,16 +41,6 @@ async def cluster_db() -> AsyncIterator[tuple[Cluster, str]]:
         yield cluster, url
     finally:
         cluster.remove()
-
-
-async def _until(condition: Callable[[], bool], limit: float, what: str) -> float:
-    """Seconds until ``condition`` held; fails after ``limit``."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > limit:
-            raise AssertionError(f"not within {limit:.0f} s: {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
 
 
 async def test_checkins_survive_database_restarts(cluster_db: tuple[Cluster, str]) -> None:
@@ -70,7 +61,7 @@ async def _restarts(
     running = [asyncio.create_task(fleet.run()), asyncio.create_task(health.run())]
     recovered: dict[StopMode, float] = {}
     try:
-        await _until(lambda: len(fleet.stored) >= 50, 20, "check-ins stored before the restart")
+        await until(lambda: len(fleet.stored) >= 50, "check-ins stored before the restart", 20)
         for mode in ("fast", "immediate"):
             down = time.monotonic()
             await asyncio.to_thread(cluster.stop, mode)
@@ -78,13 +69,13 @@ async def _restarts(
             await asyncio.to_thread(cluster.start)
             up = time.monotonic()
             stored = len(fleet.stored)
-            recovered[mode] = await _until(
+            recovered[mode] = await until(
                 lambda s=stored: (
                     len(fleet.stored) >= s + 20  # type: ignore[misc]
                     and health.seen[-1][1] == 200
                 ),
-                RECOVERY_LIMIT,
                 f"serving again after a {mode} restart",
+                RECOVERY_LIMIT,
             )
             assert 503 in health.between(down, up), f"/healthz did not report the {mode} outage"
             await asyncio.sleep(1.0)

@@ -36,6 +36,7 @@ from tests import seed
 from tests.conftest import MakeDatabase
 from tests.factories import checkin_body, enrolled_patient, make_clinic, now
 from tests.fakepush import Behaviour, FakePushService, Request, Subscriber
+from tests.fault.waits import until
 from tests.live import ServerProcess, push_settings, start_server
 
 pytestmark = pytest.mark.slow
@@ -99,14 +100,6 @@ async def due_now(pool: db.Pool, push: FakePushService, count: int) -> Group:
     async with pool.acquire() as conn:
         ids = await seed.due_reminders(conn, [s.subscription_info() for s in subscribers], now())
     return Group(subscribers, ids)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 40.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {within} s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def every_one_has(pool: db.Pool, ids: list[uuid.UUID], where: str) -> bool:

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import uuid
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from tests.conftest import MakeDatabase
 from tests.factories import now
 from tests.fakepush import Behaviour, FakePushService
 from tests.fault.phones import Fleet, seed_phones
+from tests.fault.waits import until
 from tests.live import ServerProcess, free_port, push_settings, start_server
 
 pytestmark = pytest.mark.slow
@@ -58,13 +58,6 @@ async def _count(conn: db.Connection, ids: list[uuid.UUID], status: str) -> int:
     return count
 
 
-async def _wait(what: str, check: Any, limit: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {limit:.0f} s: {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_serve_killed_mid_request_and_mid_dispatch(
     make_database: MakeDatabase, push: FakePushService
 ) -> None:
@@ -86,7 +79,7 @@ async def test_serve_killed_mid_request_and_mid_dispatch(
         async def mid_everything() -> bool:
             return len(fleet.stored) >= 30 and await _count(conn, ids, "sending") > 0
 
-        await _wait("check-ins stored and a batch at the push service", mid_everything)
+        await until(mid_everything, "check-ins stored and a batch at the push service", 60)
         # Hold the check-ins being stored at PostgreSQL, so some requests are surely in
         # flight when the server dies (their rows are committed once the lock goes: the
         # phone never hears, sends again, and gets 200).
@@ -104,7 +97,7 @@ async def test_serve_killed_mid_request_and_mid_dispatch(
                 )
                 return waiting >= 1
 
-            await _wait("check-ins waiting at PostgreSQL", requests_in_flight)
+            await until(requests_in_flight, "check-ins waiting at PostgreSQL", 60)
             await asyncio.sleep(0.3)  # more requests arrive and wait behind them
             os.killpg(first.process.pid, signal.SIGKILL)
             first.process.wait(timeout=10)
@@ -128,7 +121,7 @@ async def test_serve_killed_mid_request_and_mid_dispatch(
         async def settled() -> bool:
             return await _count(conn, ids, "sending") + await _count(conn, ids, "pending") == 0
 
-        await _wait("every reminder in a final state", settled)
+        await until(settled, "every reminder in a final state", 60)
         await asyncio.sleep(1.0)
         fleet.stop_making()
         await asyncio.wait_for(posting, 60)
