@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
 import sys
@@ -28,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cluster_url  # noqa: E402
 from bench.dashboard_seed import seed  # noqa: E402
 from server import db  # noqa: E402
 from server.coordinators.service import BOARD_ROWS  # noqa: E402
@@ -114,9 +114,7 @@ async def main() -> None:
     parser.add_argument("--reuse", metavar="NAME", help="time an already seeded database")
     parser.add_argument("--no-plans", action="store_true")
     args = parser.parse_args()
-    if not (os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")):
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     name = args.reuse or args.keep or pg.new_name("checkin_dashboard")
     url = pg.with_database(cluster, name)
     if not args.reuse:

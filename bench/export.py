@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cluster_url  # noqa: E402
 from server import db  # noqa: E402
 from server.clinics import service as clinics  # noqa: E402
 from tests import pg  # noqa: E402
@@ -70,9 +70,7 @@ async def main() -> None:
     parser.add_argument("--per-patient", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    if not (os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")):
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     name = pg.new_name("checkin_export")
     url = await pg.create_database(cluster, name)
     server: ServerProcess | None = None

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import floor_app, loadgen  # noqa: E402
+from bench.common import cluster_url  # noqa: E402
 from server import db  # noqa: E402
 from server.auth import store as auth_store  # noqa: E402
 from server.auth.tokens import new_token  # noqa: E402
@@ -181,10 +182,7 @@ async def main() -> None:
     parser.add_argument("--skip-floor", action="store_true")
     args = parser.parse_args()
 
-    cluster = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not cluster:
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     name = pg.new_name("checkin_bench")
     url = await pg.create_database(cluster, name)
     floor_name = pg.new_name("checkin_floor")

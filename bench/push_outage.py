@@ -41,11 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest, loadgen  # noqa: E402
+from bench.common import cluster_url, push_settings_from_env, subscribers  # noqa: E402
 from bench.reminder_wave import start_fake, stats  # noqa: E402
 from server import db  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.live import ServerProcess, start_server  # noqa: E402
 
 # (seconds from the start of the outage, the push service's default answer as /_control/default
 # takes it); the last phase is the recovery.
@@ -172,10 +173,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=Settings().workers)
     args = parser.parse_args()
 
-    cluster = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not cluster:
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     url = await pg.create_database(cluster, pg.new_name("checkin_outage"))
     fake, origin = start_fake(100)
     server: ServerProcess | None = None
@@ -183,33 +181,20 @@ async def main() -> None:
         async with db.connection(url) as conn:
             await db.migrate(conn)
         tokens = await ingest.seed(url, args.patients)
-        async with httpx.AsyncClient(timeout=120) as client:
-            made = await client.post(
-                f"{origin}/_control/subscribers", json={"count": 2 * args.wave}
-            )
-        subscriptions = made.json()["subscriptions"]
+        subscriptions = await subscribers(origin, 2 * args.wave, wait=120)
         later = datetime.now(UTC) + timedelta(hours=1)
         async with db.connection(url) as conn:
             healthy_ids = await seed.due_reminders(conn, subscriptions[: args.wave], later)
             outage_ids = await seed.due_reminders(conn, subscriptions[args.wave :], later)
             await conn.execute("analyze")
 
-        port = free_port()
-        push = {
-            k: v
-            for k, v in os.environ.items()
-            if k.startswith("PUSH_") and k != "PUSH_ALLOWED_ORIGINS"
-        }
-        env = clean_env(
-            DATABASE_URL=url,
-            PORT=str(port),
-            WORKERS=str(args.workers),
-            LOG_LEVEL="warning",
-            **({"PUSH_RETRY_BASE_SECONDS": "1", "PUSH_TIMEOUT_SECONDS": "2"} | push),
+        server = start_server(
+            url,
+            workers=args.workers,
             PUSH_ALLOWED_ORIGINS=origin,
-        )
-        server = ServerProcess([sys.executable, "-m", "server", "serve"], env, port)
-        server.wait_healthy()
+            **({"PUSH_RETRY_BASE_SECONDS": "1", "PUSH_TIMEOUT_SECONDS": "2"}
+               | push_settings_from_env()),
+        )  # fmt: skip
         await ingest.open_windows(server.url, tokens)
         make = ingest.checkin_requests(tokens)
         await steady(server.url, make, args.rate, 3.0)  # warm-up

@@ -35,10 +35,11 @@ sys.path.insert(0, str(ROOT))
 from py_vapid import Vapid02  # noqa: E402
 from pywebpush import webpush  # noqa: E402
 
+from bench.common import cluster_url, push_settings_from_env, subscribers  # noqa: E402
 from server import db  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.live import ServerProcess, start_server  # noqa: E402
 
 
 def cpu_of(processes: list[psutil.Process]) -> float:
@@ -109,41 +110,22 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    cluster = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not cluster:
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     url = await pg.create_database(cluster, pg.new_name("checkin_wave"))
     fake, origin = start_fake(args.verify_every)
     server: ServerProcess | None = None
     try:
         async with db.connection(url) as conn:
             await db.migrate(conn)
-        async with httpx.AsyncClient(timeout=120) as client:
-            made = await client.post(
-                f"{origin}/_control/subscribers", json={"count": args.patients}
-            )
-        subscriptions = made.json()["subscriptions"]
+        subscriptions = await subscribers(origin, args.patients, wait=120)
         later = datetime.now(UTC) + timedelta(hours=1)
         async with db.connection(url) as conn:
             ids = await seed.due_reminders(conn, subscriptions, later)
             await conn.execute("analyze")
 
-        port = free_port()
-        env = clean_env(
-            DATABASE_URL=url,
-            PORT=str(port),
-            WORKERS=str(args.workers),
-            LOG_LEVEL="warning",
-            PUSH_ALLOWED_ORIGINS=origin,
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k.startswith("PUSH_") and k != "PUSH_ALLOWED_ORIGINS"
-            },
+        server = start_server(
+            url, workers=args.workers, PUSH_ALLOWED_ORIGINS=origin, **push_settings_from_env()
         )
-        server = ServerProcess([sys.executable, "-m", "server", "serve"], env, port)
-        server.wait_healthy()
         await asyncio.sleep(1.0)  # dispatchers listening
         tree = psutil.Process(server.process.pid)
         server_procs = [tree, *tree.children(recursive=True)]

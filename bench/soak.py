@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest, loadgen  # noqa: E402
+from bench.common import cluster_url, subscribers  # noqa: E402
 from bench.dashboard import sign_in  # noqa: E402
 from bench.push_outage import steady, wave  # noqa: E402
 from bench.reminder_wave import start_fake  # noqa: E402
@@ -43,7 +44,7 @@ from server import db  # noqa: E402
 from server.clinics import service as clinics  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.live import ServerProcess, start_server  # noqa: E402
 
 PASSWORD = secrets.token_urlsafe(16)
 
@@ -128,10 +129,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=Settings().workers)
     args = parser.parse_args()
 
-    cluster = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not cluster:
-        os.environ["TEST_PG_DATA_DIR"] = str(ROOT / ".data" / "bench-pg")
-    cluster = pg.server_url()
+    cluster = cluster_url()
     url = await pg.create_database(cluster, pg.new_name("checkin_soak"))
     fake, origin = start_fake(100)
     server: ServerProcess | None = None
@@ -140,11 +138,7 @@ async def main() -> None:
             await db.migrate(conn)
         tokens = await ingest.seed(url, args.patients)
         emails = await coordinators(url, args.coordinators)
-        async with httpx.AsyncClient(timeout=300) as client:
-            made = await client.post(
-                f"{origin}/_control/subscribers", json={"count": args.minutes * args.wave}
-            )
-        subscriptions = made.json()["subscriptions"]
+        subscriptions = await subscribers(origin, args.minutes * args.wave, wait=300)
         later = datetime.now(UTC) + timedelta(hours=1)
         waves = []
         async with db.connection(url) as conn:
@@ -153,16 +147,7 @@ async def main() -> None:
                 waves.append(await seed.due_reminders(conn, part, later))
             await conn.execute("analyze")
 
-        port = free_port()
-        env = clean_env(
-            DATABASE_URL=url,
-            PORT=str(port),
-            WORKERS=str(args.workers),
-            LOG_LEVEL="warning",
-            PUSH_ALLOWED_ORIGINS=origin,
-        )
-        server = ServerProcess([sys.executable, "-m", "server", "serve"], env, port)
-        server.wait_healthy()
+        server = start_server(url, workers=args.workers, PUSH_ALLOWED_ORIGINS=origin)
         await ingest.open_windows(server.url, tokens)
         make = ingest.checkin_requests(tokens)
         await steady(server.url, make, args.rate, 5.0)  # warm-up
