@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-instants lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -34,6 +34,15 @@ lint: $(STAMP)
 
 test: lint $(AXE)
 	$(BIN)/pytest
+	@$(MAKE) --no-print-directory test-instants
+
+# The date-sensitive tests (marker `dated`) once more at each set instant: a Sunday, a Monday,
+# both daylight-saving changes in the US and Europe, a minute to midnight (tests/support/clock.py).
+test-instants: $(STAMP) $(AXE)
+	@for instant in $$($(BIN)/python -m tests.support.clock); do \
+		echo "== dated tests at $$instant"; \
+		$(BIN)/pytest -q -m dated --instant $$instant -p no:cacheprovider || exit 1; \
+	done
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix server tests bench

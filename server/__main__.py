@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,6 +21,7 @@ import msgspec
 from server import backup, db, demo
 from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
+from server.clock import server_clock
 from server.errors import DomainError, constraint_error
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
@@ -108,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         f"  health:           {base}/healthz",
         flush=True,
     )
+    # Once stopped, uvicorn raises the signal that stopped it again: SIGTERM then ends this
+    # process the normal way, so exit hooks run (the embedded PostgreSQL stops with it).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,
@@ -122,6 +126,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )
+
+
+def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
+    sys.exit(128 + signum)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -149,7 +157,9 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
                 raise CommandError("the database is not migrated: run `checkin migrate` first")
         pool = await db.create_pool(settings, url)
         try:
-            async with push_runtime(pool, settings, url, _utc_now, dispatch=True) as push:
+            async with push_runtime(
+                pool, settings, url, server_clock(settings), dispatch=True
+            ) as push:
                 assert push.dispatcher is not None
                 print(f"dispatching reminders as {push.dispatcher.worker}", flush=True)
                 stop = asyncio.Event()
@@ -166,8 +176,8 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+def _now(settings: Settings) -> datetime:
+    return server_clock(settings)()
 
 
 # --- admin commands ----------------------------------------------------------------------------
@@ -190,7 +200,7 @@ def _run_admin(
 
 def cmd_clinic_add(args: argparse.Namespace) -> None:
     async def work(conn: db.Connection, settings: Settings) -> None:
-        clinic = await clinics.create_clinic(conn, args.name, args.timezone, now=_now())
+        clinic = await clinics.create_clinic(conn, args.name, args.timezone, now=_now(settings))
         _out(args, clinic, f"clinic {clinic.id} created: {clinic.name} ({clinic.timezone})")
 
     _run_admin(args, work)
@@ -217,7 +227,7 @@ def cmd_coordinator_add(args: argparse.Namespace) -> None:
             display_name=args.name or "",
             role=args.role,
             password=password,
-            now=_now(),
+            now=_now(settings),
         )
         _out(args, created, f"{created.role} {created.email} created (id {created.id})")
 
@@ -226,7 +236,9 @@ def cmd_coordinator_add(args: argparse.Namespace) -> None:
 
 def cmd_coordinator_token(args: argparse.Namespace) -> None:
     async def work(conn: db.Connection, settings: Settings) -> None:
-        issued = await clinics.issue_api_token(conn, args.email, args.label or "", now=_now())
+        issued = await clinics.issue_api_token(
+            conn, args.email, args.label or "", now=_now(settings)
+        )
         _out(
             args,
             issued,
@@ -252,7 +264,13 @@ def cmd_patient_add(args: argparse.Namespace) -> None:
     async def work(conn: db.Connection, settings: Settings) -> None:
         await clinics.get_clinic(conn, args.clinic)
         created = await patients.create_patient(
-            conn, settings, args.clinic, new, actor_kind="operator", actor_id=None, now=_now()
+            conn,
+            settings,
+            args.clinic,
+            new,
+            actor_kind="operator",
+            actor_id=None,
+            now=_now(settings),
         )
         _out(
             args,
@@ -272,14 +290,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     async def run() -> demo.DemoLogins:
         async with db.connection(url) as conn:
-            return await demo.seed(conn, settings, now=_now())
+            return await demo.seed(conn, settings, now=_now(settings))
 
     logins = asyncio.run(run())
     _out(args, logins, demo.describe(logins))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- backup / restore --------------------------------------------------------------------------

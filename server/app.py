@@ -7,9 +7,8 @@ import contextlib
 import gc
 import logging
 from asyncio import timeout as asyncio_timeout
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -36,6 +35,7 @@ from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
 from server.checkins.writer import CheckinWriter
 from server.clinics.routes import ClinicController
+from server.clock import Clock, server_clock
 from server.coordinators.filters import FILTERS
 from server.coordinators.live import BoardHub
 from server.coordinators.pages import DashboardController
@@ -59,10 +59,6 @@ PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DASHBOARD_STATIC = Path(__file__).resolve().parent / "coordinators" / "static"
 POOL_CLOSE_TIMEOUT = 5.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -144,8 +140,9 @@ async def enroll_page() -> Response[bytes]:
 def create_app(
     settings: Settings,
     database_url: str,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock | None = None,
 ) -> Litestar:
+    clock = clock or server_clock(settings)
     install_registry(settings.extra_questionnaire_dir)
     pool_log = logging.getLogger("asyncpg.pool")
     if not any(isinstance(f, ConnectionErrorsInOneLine) for f in pool_log.filters):
@@ -156,7 +153,7 @@ def create_app(
         app.state.pool = await db.create_pool(settings, database_url)
         app.state.device_cache = DeviceCache()
         app.state.checkin_writer = CheckinWriter(app.state.pool)
-        app.state.board_hub = BoardHub(app.state.pool, clock)
+        app.state.board_hub = BoardHub(app.state.pool)
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
         board_listener = asyncio.create_task(app.state.board_hub.listen(database_url))
         board_watch = asyncio.create_task(app.state.board_hub.keep_watching())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -62,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     push_timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
     push_max_attempts: Annotated[int, Meta(ge=1, le=50)] = 8
     push_retry_base_seconds: Annotated[float, Meta(gt=0, le=3_600)] = 30.0
+    # Tests only: the server's clock starts at this instant (server/clock.py).
+    test_clock: Annotated[datetime, Meta(tz=True)] | None = None
 
     def __post_init__(self) -> None:
         if self.db_pool_min_size > self.db_pool_max_size:
@@ -105,6 +108,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 "VAPID_SUBJECT must be a mailto: address or an https:// URL where push services "
                 "can reach the operator"
             )
+        if self.test_clock is not None and not self.local_only:
+            # A server whose clock is not the real one must never serve patients.
+            raise SettingsError(
+                "TEST_CLOCK is for tests: it is refused unless the server listens on and is "
+                "reached at a loopback address (HOST 127.0.0.1 or ::1, PUBLIC_URL unset or "
+                "http://127.0.0.1:…)"
+            )
         if self.database_url is not None and not self.database_url.startswith(
             ("postgres://", "postgresql://")
         ):
@@ -117,6 +127,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
+
+    @property
+    def local_only(self) -> bool:
+        """Only this machine can reach the server: it listens on and is reached at loopback."""
+        parts = urlsplit(self.origin)
+        return (
+            self.host in LOOPBACK_HOSTS
+            and parts.scheme == "http"
+            and parts.hostname in LOOPBACK_HOSTS
+        )
 
     @property
     def push_origins(self) -> tuple[str, ...]:

@@ -10,13 +10,68 @@ from server.settings import Settings
 from tests import pg
 from tests.fakepush import FakePushService
 from tests.live import ServerProcess, push_settings, start_server
+from tests.support import clock, leftovers
 
 MakeDatabase = Callable[[], Awaitable[str]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--instant",
+        default=None,
+        help="run at this instant: one of "
+        + ", ".join(clock.INSTANTS)
+        + ", or an ISO 8601 instant with an offset (tests/support/clock.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("--instant")
+    if value:
+        try:
+            instant = clock.parse(value)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        clock.travel(instant)
+
+
+_session: dict[str, object] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    leftovers.mark()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a run that leaves a process or a database behind (every fixture is torn down by
+    now). The suite's embedded PostgreSQL is shared by runs and stops with the last one."""
+    problems = [
+        f"process left running: {p}" for p in leftovers.processes_left(pg.embedded_data_dir())
+    ]
+    url = _session.get("pg_url")
+    if isinstance(url, str):
+        problems += [f"database left behind: {d}" for d in leftovers.databases_left(url)]
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "left behind", red=True)
+            for line in problems:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    instant = clock.current()
+    if instant is None:
+        return "clock: real time"
+    return f"clock: {instant.name} = {instant.at.isoformat()} ({instant.why}); TZ={instant.zone}"
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    return pg.server_url()
+    url = pg.server_url()
+    _session["pg_url"] = url
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -16,6 +17,7 @@ from server.clinics.schemas import Clinic
 from server.patients import service as patients
 from server.patients.schemas import NewPatient, PatientCreated
 from server.settings import Settings
+from tests.support.clock import now
 
 _ip_counter = itertools.count(1)
 
@@ -26,15 +28,19 @@ def client_ip() -> str:
     return f"2001:db8:{n // 65536:x}:{n % 65536:x}::1"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def make_clinic(pool: db.Pool, timezone: str = "America/New_York") -> Clinic:
     async with pool.acquire() as conn:
         return await clinics.create_clinic(
             conn, f"Clinic {secrets.token_hex(3)}", timezone, now=now()
         )
+
+
+async def weekly_elsewhere(pool: db.Pool, clinic_id: uuid.UUID, zone: str) -> None:
+    """Move the clinic's weekly check-in so none is open now in ``zone``: it opens three days
+    from today, and the last one closed two days ago (its window is 48 hours). For tests of
+    the daily check-in alone, whatever the weekday."""
+    weekday = (now().astimezone(ZoneInfo(zone)) + timedelta(days=3)).isoweekday()
+    await pool.execute("update clinic set weekly_weekday = $2 where id = $1", clinic_id, weekday)
 
 
 async def make_coordinator(pool: db.Pool, clinic_id: uuid.UUID, role: str = "coordinator") -> str:

@@ -32,6 +32,7 @@ import binascii
 import contextlib
 import json
 import math
+import os
 import re
 import secrets
 import signal
@@ -853,6 +854,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--expected-vapid-key", default=None, help="the only VAPID key accepted")
     args = parser.parse_args(argv)
+    if os.environ.get("TEST_CLOCK"):  # started by a test run at a set instant: keep its time
+        from tests.support import clock
+
+        clock.travel(clock.parse(os.environ["TEST_CLOCK"]))
     service = FakePushService(
         port=args.port,
         verify_every=args.verify_every,

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.fakepush import FakePushService
+from tests.support import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     from server.settings import Settings
 
     env = {k: v for k, v in os.environ.items() if k not in Settings.env_names()}
+    env.update(clock.server_env())
     env.update(extra)
     return env
 

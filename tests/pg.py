@@ -12,15 +12,19 @@ import asyncpg
 from server import db
 
 
+def embedded_data_dir() -> str:
+    """Where the tests' embedded PostgreSQL keeps its data (shared by every run)."""
+    return os.environ.get("TEST_PG_DATA_DIR") or os.path.join(
+        tempfile.gettempdir(), "checkin-test-pg"
+    )
+
+
 def server_url() -> str:
     """The maintenance URL of the PostgreSQL the tests use."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    data_dir = os.environ.get("TEST_PG_DATA_DIR") or os.path.join(
-        tempfile.gettempdir(), "checkin-test-pg"
-    )
-    return db.embedded_database_url(data_dir)
+    return db.embedded_database_url(embedded_data_dir())
 
 
 def with_database(url: str, name: str) -> str:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -11,6 +12,9 @@ import pytest
 from server import db
 from server.settings import Settings
 from tests.factories import checkin_body, daily_answers, enrolled_patient, make_clinic
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def _patient(pool: db.Pool, settings: Settings, http: httpx.AsyncClient, **fields):  # type: ignore[no-untyped-def]
@@ -157,7 +161,7 @@ async def test_answered_in_the_future_is_refused(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     _, auth = await _patient(pool, settings, http)
-    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    future = (now() + timedelta(hours=2)).isoformat()
     response = await http.post("/api/checkins", json=checkin_body(answered_at=future), headers=auth)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "answered_at"
@@ -184,7 +188,7 @@ async def test_history_is_paginated_newest_first(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     _, auth = await _patient(pool, settings, http)
-    base = datetime.now(UTC) - timedelta(days=1)
+    base = now() - timedelta(days=1)
     ids = []
     for i in range(5):
         body = checkin_body(pain=i, answered_at=(base + timedelta(hours=i)).isoformat())
@@ -209,8 +213,13 @@ async def test_history_is_paginated_newest_first(
     assert too_many.status_code == 422
 
 
+def _daily(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The daily windows among those due (on the clinic's weekly day a weekly one is due too)."""
+    return [w for w in windows if w["questionnaire"]["code"] == "daily"]
+
+
 def _reminder_an_hour_ago(timezone: str) -> str:
-    local = datetime.now(ZoneInfo(timezone)) - timedelta(hours=1)
+    local = (now() - timedelta(hours=1)).astimezone(ZoneInfo(timezone))
     return f"{local.hour:02d}:{local.minute:02d}"
 
 
@@ -223,7 +232,9 @@ async def _patient_with_open_window(  # type: ignore[no-untyped-def]
         pool, settings, http, timezone=zone, reminder_time=_reminder_an_hour_ago(zone), **fields
     )
     await pool.execute(
-        "update patient set created_at = now() - interval '1 day' where id = $1", patient.patient_id
+        "update patient set created_at = $2::timestamptz - interval '1 day' where id = $1",
+        patient.patient_id,
+        now(),
     )
     return patient, auth
 
@@ -233,14 +244,12 @@ async def test_due_window_is_completed_by_the_checkin(
 ) -> None:
     _, auth = await _patient_with_open_window(pool, settings, http, "Asia/Kolkata", language="es")
     due = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
-    assert len(due) == 1
-    window = due[0]
-    assert window["questionnaire"]["code"] == "daily"
+    [window] = _daily(due)
     assert window["questionnaire"]["items"][0]["text"].startswith("¿")  # Spanish
     assert [i["code"] for i in window["questionnaire"]["items"]] == list(daily_answers())
     # Asking again does not make another window.
     again = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
-    assert [w["id"] for w in again] == [window["id"]]
+    assert [w["id"] for w in again] == [w["id"] for w in due]
     response = await http.post(
         "/api/checkins", json=checkin_body(due_id=window["id"]), headers=auth
     )
@@ -250,24 +259,24 @@ async def test_due_window_is_completed_by_the_checkin(
         "select status::text from checkin_due where id = $1", uuid.UUID(window["id"])
     )
     assert status == "completed"
-    assert (await http.get("/api/checkins/due", headers=auth)).json()["items"] == []
+    assert _daily((await http.get("/api/checkins/due", headers=auth)).json()["items"]) == []
 
 
 async def test_checkin_without_due_id_completes_the_open_window(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     _, auth = await _patient_with_open_window(pool, settings, http, "America/Santiago")
-    [window] = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
+    [window] = _daily((await http.get("/api/checkins/due", headers=auth)).json()["items"])
     stored = (await http.post("/api/checkins", json=checkin_body(), headers=auth)).json()
     assert stored["due_id"] == window["id"]
-    assert (await http.get("/api/checkins/due", headers=auth)).json()["items"] == []
+    assert _daily((await http.get("/api/checkins/due", headers=auth)).json()["items"]) == []
 
 
 async def test_another_patients_due_window_is_refused(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     _, other_auth = await _patient_with_open_window(pool, settings, http, "Europe/London")
-    [window] = (await http.get("/api/checkins/due", headers=other_auth)).json()["items"]
+    [window] = _daily((await http.get("/api/checkins/due", headers=other_auth)).json()["items"])
     patient, auth = await _patient(pool, settings, http)
     response = await http.post(
         "/api/checkins", json=checkin_body(due_id=window["id"]), headers=auth

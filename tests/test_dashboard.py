@@ -29,6 +29,8 @@ from tests.factories import (
 )
 from tests.live import ServerProcess
 
+pytestmark = pytest.mark.dated
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -134,7 +136,9 @@ async def test_wrong_password_then_lockout(pool: db.Pool, browser_like: httpx.As
     locked = await sign_in(browser_like, email)  # the right password, but locked
     assert locked.status_code == 400 and "checkin_staff" not in browser_like.cookies
     await pool.execute(
-        "update coordinator set locked_until = now() - interval '1 second' where email = $1", email
+        "update coordinator set locked_until = $2::timestamptz - interval '1 second' where email = $1",
+        email,
+        now(),
     )
     assert (await sign_in(browser_like, email)).status_code == 302
     row = await pool.fetchrow(
@@ -181,14 +185,15 @@ async def test_sessions_expire_idle_and_absolute(
     email = await make_staff(pool, clinic.id)
     await signed_in(browser_like, email)
     await pool.execute(
-        f"update staff_session s set {column} = now() - $2::interval,"
-        " last_seen_at = least(s.last_seen_at, now() - $2::interval + interval '1 minute')"
+        f"update staff_session s set {column} = $3::timestamptz - $2::interval,"
+        " last_seen_at = least(s.last_seen_at, $3::timestamptz - $2::interval + interval '1 minute')"
         " from coordinator c where c.id = s.coordinator_id and c.email = $1"
         if column == "created_at"
-        else f"update staff_session s set {column} = now() - $2::interval"
+        else f"update staff_session s set {column} = $3::timestamptz - $2::interval"
         " from coordinator c where c.id = s.coordinator_id and c.email = $1",
         email,
         age,
+        now(),
     )
     response = await browser_like.get("/coordinator/board")
     assert response.status_code == 302 and "/coordinator/sign-in" in response.headers["location"]
@@ -199,15 +204,17 @@ async def test_a_session_in_use_stays(pool: db.Pool, browser_like: httpx.AsyncCl
     email = await make_staff(pool, clinic.id)
     await signed_in(browser_like, email)
     await pool.execute(
-        "update staff_session s set last_seen_at = now() - interval '29 minutes'"
+        "update staff_session s set last_seen_at = $2::timestamptz - interval '29 minutes'"
         " from coordinator c where c.id = s.coordinator_id and c.email = $1",
         email,
+        now(),
     )
     assert (await browser_like.get("/coordinator/board")).status_code == 200
     seen = await pool.fetchval(
-        "select now() - s.last_seen_at from staff_session s join coordinator c"
+        "select $2::timestamptz - s.last_seen_at from staff_session s join coordinator c"
         " on c.id = s.coordinator_id where c.email = $1",
         email,
+        now(),
     )
     assert seen < timedelta(minutes=1)  # the idle clock restarted
 
@@ -316,14 +323,16 @@ async def _scenario(pool: db.Pool, settings: Settings) -> tuple[Any, dict[str, u
         created = await make_patient(pool, settings, clinic.id, display_name=name)
         ids[name] = created.patient_id
         await pool.execute(
-            "update patient set status = 'active', planned_until = now() + interval '30 days',"
-            " created_at = now() - interval '20 days' where id = $1",
+            "update patient set status = 'active', planned_until = $2::timestamptz + interval '30 days',"
+            " created_at = $2::timestamptz - interval '20 days' where id = $1",
             created.patient_id,
+            now(),
         )
     await _window(pool, ids["Alert"], 1, "completed")
     await pool.execute(
-        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', now())",
+        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', $2)",
         ids["Alert"],
+        now(),
     )
     await _window(pool, ids["ThreeMisses"], 5, "completed")
     for days in (3, 2, 1):
@@ -337,8 +346,10 @@ async def _scenario(pool: db.Pool, settings: Settings) -> tuple[Any, dict[str, u
     await _window(pool, ids["Fine"], 0, "open", hours_open=0.5)  # opened just now
     await pool.execute(
         "insert into infusion_session (patient_id, scheduled_at, status) values"
-        " ($1, now() - interval '4 days', 'completed'), ($1, now() + interval '10 days', 'scheduled')",
+        " ($1, $2, 'completed'), ($1, $3, 'scheduled')",
         ids["ThreeMisses"],
+        now() - timedelta(days=4),
+        now() + timedelta(days=10),
     )
     return clinic, ids
 
@@ -359,7 +370,7 @@ async def test_board_order_and_contents(
     row = html[html.index(f'id="row-{ids["ThreeMisses"]}"') :]
     row = row[: row.index("</tr>")]
     assert "3 missed in a row" in row
-    assert "last 4 days ago" in row and "next in 9 days" in row
+    assert "last 4 days ago" in row and "next in 10 days" in row
     # Since the last infusion: the windows of 3, 2 and 1 days ago, none answered.
     assert "0%" in row and "(0/3)" in row
     assert "no push subscription" in row
@@ -386,8 +397,9 @@ async def test_names_are_escaped(
     patient = await make_patient(pool, settings, clinic.id, display_name="<script>x()</script>")
     await pool.execute("update patient set status = 'active' where id = $1; ", patient.patient_id)
     await pool.execute(
-        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', now())",
+        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', $2)",
         patient.patient_id,
+        now(),
     )
     await signed_in(browser_like, await make_staff(pool, clinic.id))
     html = (await browser_like.get("/coordinator/board")).text
@@ -450,14 +462,17 @@ async def test_board_hears_checkins_from_any_process(
             # A window swept to missed (the dispatcher does it) changes the board too.
             await pool.execute(
                 "insert into checkin_due (patient_id, questionnaire, local_date, opens_at,"
-                " closes_at) values ($1, 'daily', current_date - 30, now() - interval '30 days',"
-                " now() - interval '29 days')",
+                " closes_at) values ($1, 'daily', $2::date - 30, $3::timestamptz - interval '30 days',"
+                " $3::timestamptz - interval '29 days')",
                 created.patient_id,
+                now().date(),
+                now(),
             )
             await pool.execute(
                 "update checkin_due set status = 'missed' where patient_id = $1"
-                " and status = 'open' and closes_at < now()",
+                " and status = 'open' and closes_at < $2",
                 created.patient_id,
+                now(),
             )
             assert await asyncio.wait_for(next_event(), 10) == "changed"
 
@@ -513,8 +528,9 @@ async def test_patient_page_schedule_and_enrollment_sheet(
     assert added.status_code == 302
     at = await pool.fetchval(
         "select scheduled_at from infusion_session where patient_id = $1"
-        " and scheduled_at > now() + interval '30 days'",
+        " and scheduled_at > $2::timestamptz + interval '30 days'",
         ids["ThreeMisses"],
+        now(),
     )
     local = at.astimezone(ZoneInfo("America/New_York"))
     assert (local.date(), local.hour, local.minute) == (when, 9, 30)  # the clinic's wall clock
@@ -582,8 +598,9 @@ async def test_side_effects_after_each_infusion(
     patient, auth = await enrolled_patient(pool, settings, http, clinic.id, display_name="Ines")
     session_id = await pool.fetchval(
         "insert into infusion_session (patient_id, scheduled_at, status)"
-        " values ($1, now() - interval '1 day', 'completed') returning id",
+        " values ($1, $2::timestamptz - interval '1 day', 'completed') returning id",
         patient.patient_id,
+        now(),
     )
     await pool.execute(
         "delete from checkin_due where patient_id = $1 and questionnaire = 'post_infusion'",
@@ -736,8 +753,9 @@ async def test_a_long_board_shows_the_most_urgent_and_says_how_many_more(
         "with p as (insert into patient (clinic_id, display_name, timezone, status)"
         " select $1, 'P' || lpad(g::text, 3, '0'), 'America/New_York', 'active'"
         " from generate_series(1, 203) g returning id)"
-        " insert into alert (patient_id, kind, raised_at) select id, 'pain_high', now() from p",
+        " insert into alert (patient_id, kind, raised_at) select id, 'pain_high', $2 from p",
         clinic.id,
+        now(),
     )
     await signed_in(browser_like, await make_staff(pool, clinic.id))
     html = (await browser_like.get("/coordinator/board")).text
@@ -877,10 +895,11 @@ async def test_changes_are_notified_only_while_a_board_is_open(
         # A reminder opened on the phone changes the board's delivery column.
         reminder_id = await pool.fetchval(
             "insert into reminder (patient_id, kind, send_at, expires_at, status, sent_at)"
-            " values ($1, 'manual', now(), now() + interval '1 hour', 'sent', now()) returning id",
+            " values ($1, 'manual', $2, $2::timestamptz + interval '1 hour', 'sent', $2) returning id",
             created.patient_id,
+            now(),
         )
-        await pool.execute("update reminder set opened_at = now() where id = $1", reminder_id)
+        await pool.execute("update reminder set opened_at = $2 where id = $1", reminder_id, now())
         await listener.fetchval("select 1")
         assert heard.count(str(clinic.id)) == 2
         await pool.execute(

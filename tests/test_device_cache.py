@@ -15,6 +15,7 @@ from server.auth.schemas import PatientPrincipal
 from server.settings import Settings
 from tests.factories import enroll, make_clinic, make_patient
 from tests.live import start_server
+from tests.support.clock import now
 
 
 def _principal() -> PatientPrincipal:
@@ -80,8 +81,9 @@ async def test_revocation_reaches_every_process(make_database) -> None:  # type:
 
                 # Revoked behind the server's back (SQL): the trigger tells every process.
                 await pool.execute(
-                    "update device set revoked_at = now() where patient_id = $1",
+                    "update device set revoked_at = $2 where patient_id = $1",
                     patients[1].patient_id,
+                    now(),
                 )
                 await asyncio.sleep(0.2)  # a NOTIFY is delivered after the commit
                 assert await statuses(auth[1]) == {401}

@@ -10,6 +10,9 @@ from server.auth.tokens import CODE_BITS, normalize_code, sha256
 from server.settings import Settings
 from tests.factories import client_ip, enroll, make_clinic, make_patient
 from tests.live import start_server
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def test_code_is_typable_hyphenated_and_strong(pool: db.Pool, settings: Settings) -> None:
@@ -20,7 +23,7 @@ async def test_code_is_typable_hyphenated_and_strong(pool: db.Pool, settings: Se
     assert len(code) == 14 and code[4] == "-" and code[9] == "-"
     assert set(code.replace("-", "")) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
     assert created.enrollment_link == f"{settings.origin}/app/enroll#{code}"
-    lifetime = created.expires_at - (await pool.fetchval("select now()"))
+    lifetime = created.expires_at - now()
     assert 13.9 < lifetime.total_seconds() / 86400 <= 14
     # Stored only as a hash.
     stored = await pool.fetchval(
@@ -74,9 +77,10 @@ async def test_used_expired_and_wrong_codes_answer_the_same(
     await enroll(http, used.enrollment_code)
     expired = await make_patient(pool, settings, clinic.id)
     await pool.execute(
-        "update enrollment_code set created_at = now() - interval '15 days',"
-        " expires_at = now() - interval '1 second' where patient_id = $1",
+        "update enrollment_code set created_at = $2::timestamptz - interval '15 days',"
+        " expires_at = $2::timestamptz - interval '1 second' where patient_id = $1",
         expired.patient_id,
+        now(),
     )
     answers = []
     for code in (used.enrollment_code, expired.enrollment_code, "ZZZZ-ZZZZ-ZZZZ", "not a code"):

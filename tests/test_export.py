@@ -10,10 +10,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from server import db
 from server.settings import Settings
 from tests.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def test_export_round_trips(
@@ -24,13 +28,13 @@ async def test_export_round_trips(
     _, foreign = await enrolled_patient(pool, settings, http, other_clinic.id)
     await http.post(
         "/api/checkins",
-        json={"id": str(uuid.uuid4()), "answered_at": datetime.now(UTC).isoformat(),
+        json={"id": str(uuid.uuid4()), "answered_at": now().isoformat(),
               "answers": daily_answers(1)},
         headers=foreign,
     )  # fmt: skip
     patients = []
     sent: dict[str, dict[str, object]] = {}
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+    start = now().replace(microsecond=0) - timedelta(days=5)
     for name, zone, condition in (
         ("Dana", "Australia/Lord_Howe", "crps"),
         ('Eli, "Jr"', "America/Santiago", "lyme"),

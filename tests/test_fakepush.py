@@ -26,6 +26,7 @@ from py_vapid import Vapid, Vapid01
 from pywebpush import WebPushException, webpush, webpush_async
 
 from tests.fakepush import Behaviour, FakePushService, Subscriber
+from tests.live import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = {"title": "Check-in", "body": "How is your pain today?", "url": "/c/abc"}
@@ -775,6 +776,7 @@ def test_runs_as_a_process(vapid: Vapid) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakepush", "--port", "0", "--verify-every", "1"],
         cwd=ROOT,
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import fhir.resources
 import httpx
+import pytest
 from fhir.resources import construct_fhir_element
 
 from server import db
 from server.settings import Settings
 from tests.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def test_bundle_validates_and_carries_every_checkin(
@@ -23,7 +27,7 @@ async def test_bundle_validates_and_carries_every_checkin(
     patient, auth = await enrolled_patient(
         pool, settings, http, clinic.id, display_name="Nora", condition="crps", language="es"
     )
-    start = datetime.now(UTC) - timedelta(days=10)
+    start = now() - timedelta(days=10)
     bodies: list[tuple[str, dict[str, Any], int | None]] = [
         ("daily", {"pain_now": 4, "fatigue": 2}, 1),
         ("daily", daily_answers(6), None),

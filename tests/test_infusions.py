@@ -23,6 +23,8 @@ from tests.factories import (
     open_window_now,
 )
 
+pytestmark = pytest.mark.dated
+
 NY = ZoneInfo("America/New_York")
 
 
@@ -63,8 +65,9 @@ async def test_enrollment_plans_fourteen_days_of_windows_with_reminders(
     patient_id, auth, _ = await _setup(pool, settings, http)
     due = (await http.get("/api/checkins/due", headers=auth)).json()
     soonest = await pool.fetchval(
-        "select min(opens_at) from checkin_due where patient_id = $1 and opens_at > now()",
+        "select min(opens_at) from checkin_due where patient_id = $1 and opens_at > $2",
         patient_id,
+        now(),
     )
     assert datetime.fromisoformat(due["next_opens_at"]) == soonest
     windows = await _windows(pool, patient_id)

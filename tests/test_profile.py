@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
+import pytest
 
 from server import db
 from server.settings import Settings
 from tests.factories import enrolled_patient, make_clinic
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def test_profile_read_and_patch(
@@ -18,7 +22,7 @@ async def test_profile_read_and_patch(
     assert me["display_name"] == "Iris"
     assert me["clinic_name"] == clinic.name
     assert me["reminder_time"] == "18:00" and me["quiet_hours"] is None
-    pause = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    pause = (now() + timedelta(days=3)).replace(microsecond=0)
     changed = await http.patch(
         "/api/me",
         headers=auth,
@@ -101,24 +105,27 @@ async def test_changing_the_reminder_time_moves_windows_not_yet_open(
 
     # A zone where it is day time, so both reminder times fall on today's local date.
     zones = ["Asia/Kolkata", "Europe/London", "America/New_York", "Asia/Tokyo", "Pacific/Auckland"]
-    zone = next(z for z in zones if 4 <= datetime.now(ZoneInfo(z)).hour < 18)
-    local = datetime.now(ZoneInfo(zone))
-    later = (local + timedelta(hours=3)).strftime("%H:%M")
-    earlier = (local - timedelta(hours=1)).strftime("%H:%M")
+    zone = next(z for z in zones if 4 <= now().astimezone(ZoneInfo(z)).hour < 18)
+    # Wall-clock times three hours later and one earlier, counted in real time (never a time
+    # the clocks skip).
+    later = (now() + timedelta(hours=3)).astimezone(ZoneInfo(zone)).strftime("%H:%M")
+    earlier = (now() - timedelta(hours=1)).astimezone(ZoneInfo(zone)).strftime("%H:%M")
     clinic = await make_clinic(pool)
     patient, auth = await enrolled_patient(
         pool, settings, http, clinic.id, timezone=zone, reminder_time=later
     )
     await pool.execute(
-        "update patient set created_at = now() - interval '2 days' where id = $1",
+        "update patient set created_at = $2::timestamptz - interval '2 days' where id = $1",
         patient.patient_id,
+        now(),
     )
     # Yesterday's window may still be open when "later" wraps past midnight; today's is not.
     before = {w["id"] for w in (await http.get("/api/checkins/due", headers=auth)).json()["items"]}
     changed = await http.patch("/api/me", json={"reminder_time": earlier}, headers=auth)
     assert changed.status_code == 200
     after = (await http.get("/api/checkins/due", headers=auth)).json()["items"]
-    new_ids = {w["id"] for w in after} - before
+    # The daily window (on the clinic's weekly day, the weekly one moves with it too).
+    new_ids = {w["id"] for w in after if w["questionnaire"]["code"] == "daily"} - before
     assert len(new_ids) == 1
     [window] = [w for w in after if w["id"] in new_ids]
     opens = datetime.fromisoformat(window["opens_at"]).astimezone(ZoneInfo(zone))

@@ -25,6 +25,8 @@ from tests.factories import (
 )
 from tests.fakepush import Behaviour, Delivery, FakePushService, Subscriber
 
+pytestmark = pytest.mark.dated
+
 
 @dataclass
 class Subscribed:

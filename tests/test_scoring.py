@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,8 +18,11 @@ from tests.factories import (
     make_coordinator,
     open_window_now,
 )
+from tests.support.clock import now
 
-DAY0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
+pytestmark = pytest.mark.dated
+
+DAY0 = now().replace(microsecond=0) - timedelta(days=40)
 
 
 async def _post(
@@ -304,7 +307,7 @@ async def test_a_window_is_completed_only_by_its_own_questionnaire(
     window = await open_window_now(pool, patient.patient_id)
     weekly = {
         "id": str(uuid.uuid4()),
-        "answered_at": datetime.now(UTC).isoformat(),
+        "answered_at": now().isoformat(),
         "questionnaire": "weekly",
         "due_id": str(window),
         "answers": {"peg_pain": 5, "peg_enjoyment": 5, "peg_activity": 5, "pgic": "no_change"},

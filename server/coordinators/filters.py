@@ -39,23 +39,26 @@ def day(value: datetime | None, tz: str = "UTC") -> str:
     return "–" if value is None else value.astimezone(ZoneInfo(tz)).strftime("%d %b %Y")
 
 
-def _days(delta_seconds: float) -> int:
-    return int(delta_seconds // 86400)
+def _calendar_days(earlier: datetime, later: datetime, tz: str) -> int:
+    """Midnights between two instants on the clinic's calendar: an infusion last evening was
+    "yesterday" this morning, though less than 24 hours ago."""
+    zone = ZoneInfo(tz)
+    return (later.astimezone(zone).date() - earlier.astimezone(zone).date()).days
 
 
-def ago(value: datetime | None, now: datetime) -> str:
+def ago(value: datetime | None, now: datetime, tz: str = "UTC") -> str:
     if value is None:
         return "never"
-    days = _days((now - value).total_seconds())
+    days = _calendar_days(value, now, tz)
     if days <= 0:
         return "today"
     return "yesterday" if days == 1 else f"{days} days ago"
 
 
-def until(value: datetime | None, now: datetime) -> str:
+def until(value: datetime | None, now: datetime, tz: str = "UTC") -> str:
     if value is None:
         return "–"
-    days = _days((value - now).total_seconds())
+    days = _calendar_days(now, value, tz)
     if days <= 0:
         return "today"
     return "tomorrow" if days == 1 else f"in {days} days"

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -32,9 +32,8 @@ WATCH_RENEW = 30.0
 
 
 class BoardHub:
-    def __init__(self, pool: db.Pool, clock: Callable[[], datetime]) -> None:
+    def __init__(self, pool: db.Pool) -> None:
         self._pool = pool
-        self._clock = clock
         self._boards: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
 
     def publish(self, clinic: str) -> None:
@@ -50,7 +49,7 @@ class BoardHub:
     async def _watch(self, clinics: list[str]) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
-                db.q("board.watch"), [UUID(c) for c in clinics], self._clock() + WATCH_FOR
+                db.q("board.watch"), [UUID(c) for c in clinics], WATCH_FOR.total_seconds()
             )
 
     @contextlib.asynccontextmanager

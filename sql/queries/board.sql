@@ -111,7 +111,9 @@ order by
 limit $8 offset $9
 
 -- name: watch :exec
--- Boards of these clinics ($1) are open in this process: notify their changes until $2.
+-- Boards of these clinics ($1) are open in this process: notify their changes for the next
+-- $2 seconds. A lease kept and read by the database alone (board_changed_notify), so it is
+-- measured on the database's clock, whatever the server's says.
 insert into board_watch (clinic_id, until)
-select unnest($1::uuid[]), $2
+select unnest($1::uuid[]), now() + make_interval(secs => $2)
 on conflict (clinic_id) do update set until = greatest(board_watch.until, excluded.until)

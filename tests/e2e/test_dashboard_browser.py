@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server import db
@@ -16,7 +17,10 @@ from tests.e2e.test_pwa import shot
 from tests.factories import checkin_body, enroll, make_clinic, make_patient, now
 from tests.fakepush import FakePushService
 from tests.live import ServerProcess, push_settings, start_server
+from tests.support.browser import new_context
 from tests.test_dashboard import PASSWORD, _window, make_staff
+
+pytestmark = pytest.mark.dated
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -45,9 +49,10 @@ async def test_coordinator_morning_round(
         )
         assert subscribed.status_code == 204
     await pool.execute(
-        "update patient set planned_until = now() + interval '30 days',"
-        " created_at = now() - interval '10 days' where id = $1",
+        "update patient set planned_until = $2::timestamptz + interval '30 days',"
+        " created_at = $2::timestamptz - interval '10 days' where id = $1",
         created.patient_id,
+        now(),
     )
     # Replace the planned windows with a known story: answered, missed, open since 30 minutes.
     await pool.execute("delete from reminder where patient_id = $1", created.patient_id)
@@ -56,7 +61,7 @@ async def test_coordinator_morning_round(
     await _window(pool, created.patient_id, 1, "missed")
     await _window(pool, created.patient_id, 0, "open", hours_open=0.5)
 
-    context = await browser.new_context(viewport=DESKTOP)
+    context = await new_context(browser, viewport=DESKTOP)
     page = await context.new_page()
     await page.goto(f"{server.url}/coordinator/board")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

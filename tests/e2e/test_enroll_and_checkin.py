@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import Browser, expect
 
 from server import db
 from server.settings import Settings
-from tests.factories import make_clinic, make_patient
+from tests.factories import make_clinic, make_patient, weekly_elsewhere
 from tests.live import ServerProcess
+from tests.support.browser import new_context
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 
 async def test_enroll_from_link_and_answer_the_daily_checkin(
     browser: Browser, server: ServerProcess, pool: db.Pool, settings: Settings, tmp_path: Path
 ) -> None:
     zone = "Europe/London"
-    local = datetime.now(ZoneInfo(zone)) - timedelta(hours=1)
+    local = (now() - timedelta(hours=1)).astimezone(ZoneInfo(zone))
     clinic = await make_clinic(pool)
+    await weekly_elsewhere(pool, clinic.id, zone)
     created = await make_patient(
         pool,
         settings,
@@ -29,9 +35,11 @@ async def test_enroll_from_link_and_answer_the_daily_checkin(
         reminder_time=f"{local:%H:%M}",
     )
     await pool.execute(
-        "update patient set created_at = now() - interval '1 day' where id = $1", created.patient_id
+        "update patient set created_at = $2::timestamptz - interval '1 day' where id = $1",
+        created.patient_id,
+        now(),
     )
-    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    context = await new_context(browser, viewport={"width": 360, "height": 740})
     page = await context.new_page()
     await page.goto(created.enrollment_link)
     await expect(page.get_by_role("status")).to_contain_text("Hello Keiko")
@@ -64,7 +72,9 @@ async def test_enroll_from_link_and_answer_the_daily_checkin(
 
 
 async def test_wrong_code_is_explained(browser: Browser, server: ServerProcess) -> None:
-    context = await browser.new_context()
+    context = await new_context(
+        browser,
+    )
     page = await context.new_page()
     await page.goto(f"{server.url}/app/enroll#ZZZZ-ZZZZ-ZZZZ")
     await expect(page.get_by_role("status")).to_contain_text("code did not work")

@@ -4,21 +4,26 @@ and service worker. Screenshots of each screen (390x844) go to tests/e2e/artifac
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server import db
 from server.patients.schemas import PatientCreated
 from server.settings import Settings
 from tests.e2e.axe import assert_accessible
-from tests.factories import make_clinic, make_coordinator, make_patient
+from tests.factories import make_clinic, make_coordinator, make_patient, weekly_elsewhere
 from tests.fakepush import FakePushService
 from tests.live import ServerProcess
+from tests.support.browser import new_context
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PHONE = {"width": 390, "height": 844}
@@ -32,13 +37,16 @@ async def patient_with_daily_due(
     pool: db.Pool, settings: Settings, **fields: Any
 ) -> PatientCreated:
     zone = "Europe/London"
-    local = datetime.now(ZoneInfo(zone)) - timedelta(hours=1)
+    local = (now() - timedelta(hours=1)).astimezone(ZoneInfo(zone))
     clinic = await make_clinic(pool)
+    await weekly_elsewhere(pool, clinic.id, zone)
     created = await make_patient(
         pool, settings, clinic.id, timezone=zone, reminder_time=f"{local:%H:%M}", **fields
     )
     await pool.execute(
-        "update patient set created_at = now() - interval '1 day' where id = $1", created.patient_id
+        "update patient set created_at = $2::timestamptz - interval '1 day' where id = $1",
+        created.patient_id,
+        now(),
     )
     return created
 
@@ -91,7 +99,7 @@ DAILY = [
 
 
 async def phone(browser: Browser, **options: Any) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=1, **options)
+    context = await new_context(browser, viewport=PHONE, device_scale_factor=1, **options)
     return context, await context.new_page()
 
 
@@ -403,7 +411,7 @@ async def test_settings_change_the_profile_and_leaving_disconnects_the_phone(
     assert (row["reminder"], row["quiet_start"], row["quiet_end"], row["language"]) == (
         "07:15", "21:30", "06:45", "es",
     )  # fmt: skip
-    paused = row["reminders_paused_until"] - datetime.now(ZoneInfo("UTC"))
+    paused = row["reminders_paused_until"] - now()
     assert timedelta(days=2, hours=23) < paused <= timedelta(days=3)
 
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

@@ -5,7 +5,7 @@ screenshot in tests/e2e/artifacts/."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,10 @@ from tests.e2e.axe import assert_accessible, serious_violations
 from tests.e2e.test_pwa import IPHONE_UA, PHONE, patient_with_daily_due, shot
 from tests.factories import daily_answers, enroll, new_code
 from tests.live import ServerProcess
+from tests.support.browser import new_context
+from tests.support.clock import now
+
+pytestmark = pytest.mark.dated
 
 WORDS = {
     "en": {
@@ -94,7 +98,8 @@ async def with_history(
     async with httpx.AsyncClient(base_url=server.url) as http:
         token = await enroll(http, created.enrollment_code)
         zone = ZoneInfo("Europe/London")
-        today = datetime.now(zone).date()
+        seeded = now()
+        today = seeded.astimezone(zone).date()
         for days_ago in range(21, 1, -1):
             if days_ago in (15, 9):
                 continue  # missed days break the line
@@ -103,9 +108,9 @@ async def with_history(
                 "/api/checkins",
                 json={
                     "id": str(uuid.uuid4()),
-                    "answered_at": datetime.combine(
-                        today - timedelta(days=days_ago), time(9), zone
-                    ).isoformat(),
+                    # Whole days before now: the 3-day mean then holds the check-in of two
+                    # days ago and today's, at whatever hour the test runs.
+                    "answered_at": (seeded - timedelta(days=days_ago)).isoformat(),
                     "answers": daily_answers(pain, pain - 2),
                 },
                 headers={"Authorization": f"Bearer {token}"},
@@ -117,8 +122,10 @@ async def with_history(
     )
     await pool.execute(
         "insert into infusion_session (patient_id, scheduled_at, status)"
-        " values ($1, now() - interval '12 days', 'completed')",
+        " values ($1, $2, 'completed')",
         created.patient_id,
+        # An hour after the check-in of twelve days ago, which counts in the baseline.
+        seeded - timedelta(days=12, hours=-1),
     )
     fresh = await new_code(pool, settings, created.clinic_id, created.patient_id)
     return created, fresh.enrollment_link
@@ -158,7 +165,7 @@ async def test_every_screen_passes_axe_in_both_languages(
     created, link = await with_history(pool, settings, server, language)
 
     # Before enrolling: the code form, in the phone's language.
-    context = await browser.new_context(viewport=PHONE, locale=words["locale"])
+    context = await new_context(browser, viewport=PHONE, locale=words["locale"])
     page = await context.new_page()
     await page.goto(f"{server.url}/app/")
     await expect(page.get_by_label(words["code"])).to_be_visible()
@@ -203,8 +210,8 @@ async def test_every_screen_passes_axe_in_both_languages(
     await context.close()
 
     # iPhone in Safari: add to the home screen first.
-    iphone = await browser.new_context(
-        viewport=PHONE, locale=words["locale"], user_agent=IPHONE_UA, is_mobile=True
+    iphone = await new_context(
+        browser, viewport=PHONE, locale=words["locale"], user_agent=IPHONE_UA, is_mobile=True
     )
     page = await iphone.new_page()
     other = await new_code(pool, settings, created.clinic_id, created.patient_id)
@@ -217,7 +224,7 @@ async def test_every_screen_passes_axe_in_both_languages(
 async def test_the_axe_check_finds_real_violations(browser: Browser) -> None:
     """The check above is only worth something if axe-core runs and reports: a nameless button
     and faint text must show up."""
-    context = await browser.new_context(viewport=PHONE)
+    context = await new_context(browser, viewport=PHONE)
     page = await context.new_page()
     await page.set_content(
         '<html lang="en"><head><title>t</title></head><body><main><button></button>'

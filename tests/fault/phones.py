@@ -9,7 +9,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import httpx
 
@@ -20,14 +19,15 @@ from server.clinics import service as clinics
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
 from server.settings import Settings
+from tests.support.clock import now
 
 
 async def seed_phones(url: str, count: int) -> list[tuple[uuid.UUID, str]]:
     """A clinic with ``count`` active patients, each with an enrolled device: (patient, token)."""
-    now = datetime.now(UTC)
+    at = now()
     phones: list[tuple[uuid.UUID, str]] = []
     async with db.connection(url) as conn:
-        clinic = await clinics.create_clinic(conn, "Fault Clinic", "UTC", now=now)
+        clinic = await clinics.create_clinic(conn, "Fault Clinic", "UTC", now=at)
         for i in range(count):
             created = await patients.create_patient(
                 conn,
@@ -36,10 +36,10 @@ async def seed_phones(url: str, count: int) -> list[tuple[uuid.UUID, str]]:
                 NewPatient(display_name=f"Phone {i}", timezone="Europe/Madrid"),
                 actor_kind="operator",
                 actor_id=None,
-                now=now,
+                now=at,
             )
             token, token_hash = new_token()
-            await auth_store.insert_device(conn, created.patient_id, token_hash, now)
+            await auth_store.insert_device(conn, created.patient_id, token_hash, at)
             phones.append((created.patient_id, token))
         await conn.execute("update patient set status = 'active'")
     return phones
@@ -82,7 +82,7 @@ class Fleet:
             self.made[checkin] = patient
             body = {
                 "id": str(checkin),
-                "answered_at": datetime.now(UTC).isoformat(),
+                "answered_at": now().isoformat(),
                 "answers": {"pain_now": 4, "pain_avg_24h": 5, "fatigue": 3, "sleep_quality": 6},
             }
             await self._send_until_stored(http, checkin, body, headers)

@@ -25,6 +25,7 @@ from tests.cluster import Cluster, StopMode
 from tests.fault.phones import Fleet, HealthWatch, seed_phones
 from tests.fault.waits import until
 from tests.live import ServerProcess, start_server
+from tests.support.clock import now
 
 OUTAGE = 2.0  # seconds PostgreSQL stays down each time
 RECOVERY_LIMIT = 30.0  # seconds the server may take to serve again once PostgreSQL is back
@@ -116,7 +117,7 @@ async def _restarts(
         assert (await http.get("/api/me", headers=headers)).status_code == 200
         async with db.connection(url) as conn:
             await conn.execute(
-                "update device set revoked_at = now() where patient_id = $1", patient
+                "update device set revoked_at = $2 where patient_id = $1", patient, now()
             )
         statuses = []
         for _ in range(100):  # 10 s at most

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from tests.factories import (
 )
 from tests.fakepush import FakePushService, Subscriber
 from tests.live import ServerProcess
+from tests.support.clock import now
 from tests.test_dashboard import hidden, make_staff, sign_in
 
 # public: anyone; patient: a device; staff: the coordinator JSON API; page: dashboard HTML.
@@ -274,7 +275,7 @@ async def _build(
     marker = f"Zed{secrets.token_hex(4)}"
     # The patient's reminders fall due hours from now, so no background work changes the
     # clinic's rows while the matrix runs.
-    local = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=6)
+    local = (now() + timedelta(hours=6)).astimezone(ZoneInfo("America/New_York"))
     created = await make_patient(
         pool, settings, clinic.id, display_name=marker, reminder_time=local.strftime("%H:%M")
     )
@@ -285,19 +286,21 @@ async def _build(
     stored = await http.post("/api/checkins", json=body, headers=owner_patient.headers)
     assert stored.status_code == 201, stored.text
     alert_id = await pool.fetchval(
-        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', now())"
-        " returning id",
+        "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', $2) returning id",
         created.patient_id,
+        now(),
     )
     session_id = await pool.fetchval(
         "insert into infusion_session (patient_id, scheduled_at, status)"
-        " values ($1, now() + interval '3 days', 'scheduled') returning id",
+        " values ($1, $2::timestamptz + interval '3 days', 'scheduled') returning id",
         created.patient_id,
+        now(),
     )
     reminder_id = await pool.fetchval(
         "insert into reminder (patient_id, kind, send_at, expires_at, status, sent_at)"
-        " values ($1, 'manual', now(), now() + interval '1 hour', 'sent', now()) returning id",
+        " values ($1, 'manual', $2, $2::timestamptz + interval '1 hour', 'sent', $2) returning id",
         created.patient_id,
+        now(),
     )
     # Clinic A's staff: the owner (API token and session), and the wrong ways in.
     owner_email = await make_staff(pool, clinic.id, "admin")
@@ -309,23 +312,26 @@ async def _build(
     )
     revoked_token = await _api_token(pool, colleague_email)
     await pool.execute(
-        "update coordinator_token set revoked_at = now() where token_hash = $1",
+        "update coordinator_token set revoked_at = $2 where token_hash = $1",
         sha256(revoked_token),
+        now(),
     )
     disabled_email = await make_staff(pool, clinic.id, "admin")
     disabled_token = await _api_token(pool, disabled_email)
     await pool.execute(
-        "update coordinator set disabled_at = now() where email = $1", disabled_email
+        "update coordinator set disabled_at = $2 where email = $1", disabled_email, now()
     )
     idle_email = await make_staff(pool, clinic.id, "admin")
     idle_cookie, idle_csrf = await _session(server, idle_email)
     await pool.execute(
-        "update staff_session set last_seen_at = now() - interval '31 minutes' where id_hash = $1",
+        "update staff_session set last_seen_at = $2::timestamptz - interval '31 minutes'"
+        " where id_hash = $1",
         sha256(idle_cookie),
+        now(),
     )
     ended_cookie, ended_csrf = await _session(server, owner_email)
     await pool.execute(
-        "update staff_session set ended_at = now() where id_hash = $1", sha256(ended_cookie)
+        "update staff_session set ended_at = $2 where id_hash = $1", sha256(ended_cookie), now()
     )
     # A revoked device (its patient signed out) and another patient of the same clinic.
     gone = await make_patient(pool, settings, clinic.id)
@@ -367,7 +373,7 @@ async def _build(
         session_id=session_id,
         reminder_id=reminder_id,
         colleague_id=colleague_id,
-        future=datetime.now(UTC) + timedelta(days=5),
+        future=now() + timedelta(days=5),
         subscription=Subscriber.create(
             f"{push_service.origin}/push/{secrets.token_hex(8)}"
         ).subscription_info(),
@@ -385,7 +391,7 @@ async def _build(
 
 async def _api_token(pool: db.Pool, email: str) -> str:
     async with pool.acquire() as conn:
-        issued = await clinics.issue_api_token(conn, email, "matrix", now=datetime.now(UTC))
+        issued = await clinics.issue_api_token(conn, email, "matrix", now=now())
     return issued.token
 
 

@@ -10,22 +10,29 @@ with a real code and the coordinator with the right password are served during t
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from server import db
+from server.auth import throttle
+from server.auth.sessions import SIGN_IN_WINDOW_SECONDS
 from server.auth.tokens import CODE_ALPHABET
 from server.clinics import service as clinics
 from server.settings import Settings
 from tests.conftest import MakeDatabase
 from tests.factories import client_ip, make_clinic, make_patient
 from tests.live import ServerProcess, start_server
+from tests.support.clock import moved_to, now
 from tests.test_dashboard import PASSWORD, hidden, make_staff
+
+pytestmark = pytest.mark.dated
 
 ADDRESSES = 200
 PER_CLIENT = 3
@@ -40,26 +47,34 @@ class Target:
     settings: Settings
 
 
+def fresh_window() -> datetime:
+    """A second into the next fixed window of both throttles, so that each attack's guesses
+    are counted in one window (one that ended mid-attack would grant a second budget)."""
+    window = math.lcm(Settings().enroll_throttle_window_seconds, SIGN_IN_WINDOW_SECONDS)
+    return throttle.window_start(now(), window) + timedelta(seconds=window + 1)
+
+
 @pytest.fixture(scope="module")
 async def target(make_database: MakeDatabase) -> AsyncIterator[Target]:
     database = await make_database()
-    server = start_server(
-        database,
-        workers=2,
-        TRUSTED_PROXIES="127.0.0.1",
-        DISPATCHER="false",
-        ENROLL_MAX_FAILURES_PER_CLIENT=str(PER_CLIENT),
-        ENROLL_MAX_FAILURES_GLOBAL=str(ENROLL_GLOBAL),
-        SIGN_IN_MAX_FAILURES_PER_CLIENT=str(PER_CLIENT),
-        SIGN_IN_MAX_FAILURES_GLOBAL=str(SIGN_IN_GLOBAL),
-    )
-    settings = Settings(public_url=server.url)
-    pool = await db.create_pool(settings, database)
-    try:
-        yield Target(server, pool, settings)
-    finally:
-        await pool.close()
-        server.stop()
+    with moved_to(fresh_window()):
+        server = start_server(
+            database,
+            workers=2,
+            TRUSTED_PROXIES="127.0.0.1",
+            DISPATCHER="false",
+            ENROLL_MAX_FAILURES_PER_CLIENT=str(PER_CLIENT),
+            ENROLL_MAX_FAILURES_GLOBAL=str(ENROLL_GLOBAL),
+            SIGN_IN_MAX_FAILURES_PER_CLIENT=str(PER_CLIENT),
+            SIGN_IN_MAX_FAILURES_GLOBAL=str(SIGN_IN_GLOBAL),
+        )
+        settings = Settings(public_url=server.url)
+        pool = await db.create_pool(settings, database)
+        try:
+            yield Target(server, pool, settings)
+        finally:
+            await pool.close()
+            server.stop()
 
 
 def guess_code() -> str:
@@ -167,7 +182,7 @@ async def test_a_coordinators_password_under_a_distributed_guessing_attack(
         assert statuses[429] > 0
         assert statuses[400] <= SIGN_IN_GLOBAL + len(addresses)
         locked = await target.pool.fetchval(
-            "select locked_until > now() from coordinator where email = $1", email
+            "select locked_until > $2 from coordinator where email = $1", email, now()
         )
         assert locked  # the account is locked against everyone else, wherever they are:
         for address in (client_ip(), own_address):  # the owner's own network included
