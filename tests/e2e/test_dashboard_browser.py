@@ -14,7 +14,7 @@ from server import db
 from server.settings import Settings
 from tests.e2e.axe import assert_accessible
 from tests.e2e.test_pwa import shot
-from tests.factories import checkin_body, enroll, make_clinic, make_patient, now
+from tests.factories import checkin_body, enroll, make_clinic, make_patient, now, weekly_elsewhere
 from tests.fakepush import FakePushService
 from tests.live import ServerProcess, push_settings, start_server
 from tests.support.browser import new_context
@@ -39,6 +39,9 @@ async def test_coordinator_morning_round(
     push: FakePushService,
 ) -> None:
     clinic = await make_clinic(pool)
+    # The story is about the daily check-in: no weekly one open today (scheduling the
+    # infusion below plans the patient's windows again).
+    await weekly_elsewhere(pool, clinic.id, clinic.timezone)
     email = await make_staff(pool, clinic.id, "admin")
     created = await make_patient(pool, settings, clinic.id, display_name="Maria Lopez")
     async with httpx.AsyncClient(base_url=server.url) as http:
