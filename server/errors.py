@@ -117,7 +117,8 @@ class Unavailable(DomainError):
 # the database: a refused or reset connection, an unknown host, PostgreSQL shutting down or
 # starting, a standby that cannot write, no connection slot, a timeout (the pool's, or a
 # statement's command_timeout: the client is still best told to try again; the log line
-# names it). asyncpg's InterfaceError counts only when it says the connection is closed.
+# names it). asyncpg's InterfaceError counts only when it says the connection is closed, and
+# its InternalClientError only when the connection broke under a query (its protocol "failed").
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionError,
     socket.gaierror,
@@ -362,6 +363,12 @@ def _interface_handler(request: AnyRequest, exc: asyncpg.InterfaceError) -> Resp
     return _unexpected_handler(request, exc)
 
 
+def _client_state_handler(request: AnyRequest, exc: asyncpg.InternalClientError) -> Response[Any]:
+    if 'protocol is in the "failed" state' in str(exc):
+        return _unavailable_handler(request, exc)
+    return _unexpected_handler(request, exc)
+
+
 def _unexpected_handler(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
     # The exception's text may quote request data (PHI): log its type and where it was raised.
     sqlstate = getattr(exc, "sqlstate", None)
@@ -387,6 +394,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.IntegrityConstraintViolationError: _integrity_handler,
     **dict.fromkeys(DATABASE_UNAVAILABLE, _unavailable_handler),
     asyncpg.InterfaceError: _interface_handler,
+    asyncpg.InternalClientError: _client_state_handler,
     Exception: _unexpected_handler,
 }
 
