@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests import pg
+from tests.support import pg
 
 ROOT = Path(__file__).resolve().parent.parent
 

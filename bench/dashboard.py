@@ -32,8 +32,8 @@ from bench.dashboard_seed import seed  # noqa: E402
 from server import db  # noqa: E402
 from server.coordinators.service import BOARD_ROWS  # noqa: E402
 from server.db import q  # noqa: E402
-from tests import pg  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.support import pg  # noqa: E402
+from tests.support.live import ServerProcess, clean_env, free_port  # noqa: E402
 
 BENCH_PASSWORD = "bench-dashboard-password"  # noqa: S105 - a throwaway database
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import cluster_url  # noqa: E402
 from server import db  # noqa: E402
 from server.clinics import service as clinics  # noqa: E402
-from tests import pg  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.support import pg  # noqa: E402
+from tests.support.live import ServerProcess, clean_env, free_port  # noqa: E402
 
 # Bulk load: the per-row triggers (outcome, alerts) are skipped; the export reads rows only.
 SEED: list[str] = [

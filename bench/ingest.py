@@ -43,8 +43,8 @@ from server.clinics import service as clinics  # noqa: E402
 from server.patients import service as patients  # noqa: E402
 from server.patients.schemas import NewPatient  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests import pg  # noqa: E402
-from tests.live import ServerProcess, clean_env, free_port  # noqa: E402
+from tests.support import pg  # noqa: E402
+from tests.support.live import ServerProcess, clean_env, free_port  # noqa: E402
 
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]
 

@@ -45,8 +45,8 @@ from bench.common import cluster_url, push_settings_from_env, subscribers  # noq
 from bench.reminder_wave import start_fake, stats  # noqa: E402
 from server import db  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, start_server  # noqa: E402
+from tests.support import pg, seed  # noqa: E402
+from tests.support.live import ServerProcess, start_server  # noqa: E402
 
 # (seconds from the start of the outage, the push service's default answer as /_control/default
 # takes it); the last phase is the recovery.

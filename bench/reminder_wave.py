@@ -38,8 +38,8 @@ from pywebpush import webpush  # noqa: E402
 from bench.common import cluster_url, push_settings_from_env, subscribers  # noqa: E402
 from server import db  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, start_server  # noqa: E402
+from tests.support import pg, seed  # noqa: E402
+from tests.support.live import ServerProcess, start_server  # noqa: E402
 
 
 def cpu_of(processes: list[psutil.Process]) -> float:
@@ -58,7 +58,7 @@ def postgres_processes() -> list[psutil.Process]:
 
 
 def start_fake(verify_every: int) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "tests.fakepush", "--port", "0"]
+    command = [sys.executable, "-m", "tests.support.fakepush", "--port", "0"]
     process = subprocess.Popen(
         [*command, "--verify-every", str(verify_every)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )

@@ -43,8 +43,8 @@ from bench.reminder_wave import start_fake  # noqa: E402
 from server import db  # noqa: E402
 from server.clinics import service as clinics  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests import pg, seed  # noqa: E402
-from tests.live import ServerProcess, start_server  # noqa: E402
+from tests.support import pg, seed  # noqa: E402
+from tests.support.live import ServerProcess, start_server  # noqa: E402
 
 PASSWORD = secrets.token_urlsafe(16)
 

@@ -7,10 +7,9 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests import pg
-from tests.fakepush import FakePushService
-from tests.live import ServerProcess, push_settings, start_server
-from tests.support import clock, leftovers
+from tests.support import clock, leftovers, pg
+from tests.support.fakepush import FakePushService
+from tests.support.live import ServerProcess, push_settings, start_server
 
 MakeDatabase = Callable[[], Awaitable[str]]
 

@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
-from tests.factories import client_ip
-from tests.live import ROOT, clean_env, start_server
+from tests.support.factories import client_ip
+from tests.support.live import ROOT, clean_env, start_server
 
 
 def run(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -13,9 +13,9 @@ from server import db
 from server.clock import server_clock, system_clock
 from server.settings import Settings, SettingsError
 from tests.conftest import MakeDatabase
-from tests.factories import enrolled_patient, make_clinic
-from tests.live import start_server
 from tests.support.clock import moved_to
+from tests.support.factories import enrolled_patient, make_clinic
+from tests.support.live import start_server
 
 START = "2026-03-08T01:59:59-05:00"  # a second before New York's clocks jump
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT
+from tests.support.live import ROOT
 
 PYTHON_CLOCK = re.compile(
     r"\b(datetime\.now|datetime\.utcnow|datetime\.today|date\.today|time\.time|time\.time_ns)\("
@@ -31,8 +31,8 @@ PYTHON_CLOCK_ALLOWED = {
     "tests/test_clock_guard.py",  # this file's patterns
     # The fake push service checks VAPID expiry on its own clock, as a real one does (moved by
     # --instant like the rest of the test process).
-    "tests/fakepush.py",
-    "tests/test_fakepush.py",
+    "tests/support/fakepush.py",
+    "tests/support/test_fakepush.py",
 }
 # Named queries that may use PostgreSQL's clock: leases the database alone writes and reads.
 SQL_CLOCK_ALLOWED = {"board.watch"}

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from server.settings import Settings
-from tests.live import ROOT
+from tests.support.live import ROOT
 
 
 def test_compose_services_start_in_order() -> None:

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from server import db
-from tests import pg
-from tests.live import ROOT, clean_env
+from tests.support import pg
+from tests.support.live import ROOT, clean_env
 
 SNAPSHOT = """
 select string_agg(format('%s.%s:%s', table_name, column_name, data_type), ',' order by 1)
@@ -132,7 +132,7 @@ async def test_audit_table_is_append_only(make_database) -> None:  # type: ignor
 async def test_serve_with_migrate_applies_them_and_serves(pg_url: str) -> None:
     import sys
 
-    from tests.live import ServerProcess, free_port
+    from tests.support.live import ServerProcess, free_port
 
     name, url = await _empty(pg_url)
     port = free_port()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from server.settings import Settings, SettingsError
-from tests.live import ROOT, clean_env
+from tests.support.live import ROOT, clean_env
 
 
 def test_env_example_documents_every_setting() -> None:

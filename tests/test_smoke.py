@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.live import ROOT, clean_env, free_port
+from tests.support.live import ROOT, clean_env, free_port
 
 
 @pytest.mark.slow

@@ -14,11 +14,19 @@ from server import db
 from server.settings import Settings
 from tests.e2e.axe import assert_accessible
 from tests.e2e.test_pwa import shot
-from tests.factories import checkin_body, enroll, make_clinic, make_patient, now, weekly_elsewhere
-from tests.fakepush import FakePushService
-from tests.live import ServerProcess, push_settings, start_server
 from tests.support.browser import new_context
-from tests.test_dashboard import PASSWORD, _window, make_staff
+from tests.support.factories import (
+    add_window,
+    checkin_body,
+    enroll,
+    make_clinic,
+    make_patient,
+    now,
+    weekly_elsewhere,
+)
+from tests.support.fakepush import FakePushService
+from tests.support.live import ServerProcess, push_settings, start_server
+from tests.support.staff import PASSWORD, make_staff
 
 pytestmark = pytest.mark.dated
 
@@ -60,9 +68,9 @@ async def test_coordinator_morning_round(
     # Replace the planned windows with a known story: answered, missed, open since 30 minutes.
     await pool.execute("delete from reminder where patient_id = $1", created.patient_id)
     await pool.execute("delete from checkin_due where patient_id = $1", created.patient_id)
-    await _window(pool, created.patient_id, 2, "completed")
-    await _window(pool, created.patient_id, 1, "missed")
-    await _window(pool, created.patient_id, 0, "open", hours_open=0.5)
+    await add_window(pool, created.patient_id, 2, "completed")
+    await add_window(pool, created.patient_id, 1, "missed")
+    await add_window(pool, created.patient_id, 0, "open", hours_open=0.5)
 
     context = await new_context(browser, viewport=DESKTOP)
     page = await context.new_page()

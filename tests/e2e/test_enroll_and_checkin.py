@@ -11,10 +11,10 @@ from playwright.async_api import Browser, expect
 
 from server import db
 from server.settings import Settings
-from tests.factories import make_clinic, make_patient, weekly_elsewhere
-from tests.live import ServerProcess
 from tests.support.browser import new_context
 from tests.support.clock import now
+from tests.support.factories import make_clinic, make_patient, weekly_elsewhere
+from tests.support.live import ServerProcess
 
 pytestmark = pytest.mark.dated
 

@@ -17,11 +17,11 @@ from server import db
 from server.patients.schemas import PatientCreated
 from server.settings import Settings
 from tests.e2e.axe import assert_accessible
-from tests.factories import make_clinic, make_coordinator, make_patient, weekly_elsewhere
-from tests.fakepush import FakePushService
-from tests.live import ServerProcess
 from tests.support.browser import new_context
 from tests.support.clock import now
+from tests.support.factories import make_clinic, make_coordinator, make_patient, weekly_elsewhere
+from tests.support.fakepush import FakePushService
+from tests.support.live import ServerProcess
 
 pytestmark = pytest.mark.dated
 

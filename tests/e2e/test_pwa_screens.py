@@ -17,10 +17,10 @@ from server import db
 from server.settings import Settings
 from tests.e2e.axe import assert_accessible, serious_violations
 from tests.e2e.test_pwa import IPHONE_UA, PHONE, patient_with_daily_due, shot
-from tests.factories import daily_answers, enroll, new_code
-from tests.live import ServerProcess
 from tests.support.browser import new_context
 from tests.support.clock import now
+from tests.support.factories import daily_answers, enroll, new_code
+from tests.support.live import ServerProcess
 
 pytestmark = pytest.mark.dated
 

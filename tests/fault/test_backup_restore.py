@@ -29,11 +29,11 @@ import httpx
 import pytest
 
 from server import db, demo
-from tests import pg
-from tests.cluster import Cluster
-from tests.factories import checkin_body, client_ip
-from tests.fakepush import FakePushService
-from tests.live import ROOT, clean_env, free_port, push_settings, start_server
+from tests.support import pg
+from tests.support.cluster import Cluster
+from tests.support.factories import checkin_body, client_ip
+from tests.support.fakepush import FakePushService
+from tests.support.live import ROOT, clean_env, free_port, push_settings, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,12 @@ import httpx
 import pytest
 
 from server import db
-from tests import pg
-from tests.cluster import Cluster, StopMode
 from tests.fault.phones import Fleet, HealthWatch, seed_phones
 from tests.fault.waits import until
-from tests.live import ServerProcess, start_server
+from tests.support import pg
 from tests.support.clock import now
+from tests.support.cluster import Cluster, StopMode
+from tests.support.live import ServerProcess, start_server
 
 OUTAGE = 2.0  # seconds PostgreSQL stays down each time
 RECOVERY_LIMIT = 30.0  # seconds the server may take to serve again once PostgreSQL is back

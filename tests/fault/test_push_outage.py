@@ -32,12 +32,12 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests import seed
 from tests.conftest import MakeDatabase
-from tests.factories import checkin_body, enrolled_patient, make_clinic, now
-from tests.fakepush import Behaviour, FakePushService, Request, Subscriber
 from tests.fault.waits import until
-from tests.live import ServerProcess, push_settings, start_server
+from tests.support import seed
+from tests.support.factories import checkin_body, enrolled_patient, make_clinic, now
+from tests.support.fakepush import Behaviour, FakePushService, Request, Subscriber
+from tests.support.live import ServerProcess, push_settings, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -17,13 +17,13 @@ import uuid
 import pytest
 
 from server import db
-from tests import seed
 from tests.conftest import MakeDatabase
-from tests.factories import now
-from tests.fakepush import Behaviour, FakePushService
 from tests.fault.phones import Fleet, seed_phones
 from tests.fault.waits import until
-from tests.live import ServerProcess, free_port, push_settings, start_server
+from tests.support import seed
+from tests.support.factories import now
+from tests.support.fakepush import Behaviour, FakePushService
+from tests.support.live import ServerProcess, free_port, push_settings, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,8 @@ from server.app import create_app
 from server.auth.tokens import sha256
 from server.clinics import service as clinics
 from server.settings import Settings
-from tests.factories import (
+from tests.support.clock import now
+from tests.support.factories import (
     checkin_body,
     client_ip,
     enroll,
@@ -38,10 +39,9 @@ from tests.factories import (
     make_patient,
     open_window_now,
 )
-from tests.fakepush import FakePushService, Subscriber
-from tests.live import ServerProcess
-from tests.support.clock import now
-from tests.test_dashboard import hidden, make_staff, sign_in
+from tests.support.fakepush import FakePushService, Subscriber
+from tests.support.live import ServerProcess
+from tests.support.staff import hidden, make_staff, sign_in
 
 # public: anyone; patient: a device; staff: the coordinator JSON API; page: dashboard HTML.
 Kind = Literal["public", "patient", "staff", "page"]

@@ -27,10 +27,10 @@ from server.auth.tokens import CODE_ALPHABET
 from server.clinics import service as clinics
 from server.settings import Settings
 from tests.conftest import MakeDatabase
-from tests.factories import client_ip, make_clinic, make_patient
-from tests.live import ServerProcess, start_server
 from tests.support.clock import moved_to, now
-from tests.test_dashboard import PASSWORD, hidden, make_staff
+from tests.support.factories import client_ip, make_clinic, make_patient
+from tests.support.live import ServerProcess, start_server
+from tests.support.staff import PASSWORD, hidden, make_staff
 
 pytestmark = pytest.mark.dated
 
@@ -47,7 +47,7 @@ class Target:
     settings: Settings
 
 
-def fresh_window() -> datetime:
+def freshadd_window() -> datetime:
     """A second into the next fixed window of both throttles, so that each attack's guesses
     are counted in one window (one that ended mid-attack would grant a second budget)."""
     window = math.lcm(Settings().enroll_throttle_window_seconds, SIGN_IN_WINDOW_SECONDS)
@@ -57,7 +57,7 @@ def fresh_window() -> datetime:
 @pytest.fixture(scope="module")
 async def target(make_database: MakeDatabase) -> AsyncIterator[Target]:
     database = await make_database()
-    with moved_to(fresh_window()):
+    with moved_to(freshadd_window()):
         server = start_server(
             database,
             workers=2,

@@ -20,15 +20,15 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     checkin_body,
     client_ip,
     enrolled_patient,
     make_clinic,
     make_coordinator,
 )
-from tests.live import ServerProcess
-from tests.test_dashboard import make_staff, sign_in
+from tests.support.live import ServerProcess
+from tests.support.staff import make_staff, sign_in
 
 # Stored as sent: text that must never be taken for SQL or markup, and Unicode a name or a
 # note may really hold.

@@ -39,7 +39,7 @@ from schemathesis.checks import (
 from server import db
 from server.app import create_app
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     checkin_body,
     client_ip,
     enrolled_patient,
@@ -47,7 +47,7 @@ from tests.factories import (
     make_coordinator,
     now,
 )
-from tests.live import ServerProcess
+from tests.support.live import ServerProcess
 
 CHECKS = [
     not_a_server_error,

@@ -6,7 +6,7 @@ instant, and time then advances at the real rate:
 - this process: ``time-machine`` travels there (``datetime.now``, ``time.time``; monotonic
   time stays real, so timeouts and sleeps are unchanged), and ``TZ`` is set to the instant's
   zone, so nothing may lean on the machine's zone;
-- every server and command line the tests start: ``TEST_CLOCK`` (``tests.live.clean_env``),
+- every server and command line the tests start: ``TEST_CLOCK`` (``tests.support.live.clean_env``),
   which ``server/clock.py`` starts its clock from;
 - every browser context: Playwright's clock and ``timezone_id`` (``tests/e2e/conftest.py``);
 - PostgreSQL cannot be moved: tests pass instants to SQL instead of calling ``now()``

@@ -8,7 +8,7 @@ import httpx
 
 from server import db
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     checkin_body,
     daily_answers,
     enrolled_patient,

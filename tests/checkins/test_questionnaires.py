@@ -219,7 +219,7 @@ def test_serve_stops_at_a_broken_clinic_file(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from tests.live import ROOT, clean_env
+    from tests.support.live import ROOT, clean_env
 
     (tmp_path / "clinic_extra.v1.toml").write_text(
         BASE.replace('code = "demo"', 'code = "clinic_extra"').replace(

@@ -136,3 +136,22 @@ async def open_window_now(
             patient_id, questionnaire, opens.date(), opens, opens + timedelta(hours=12),
         )  # fmt: skip
     return window
+
+
+async def add_window(
+    pool: db.Pool, patient_id: uuid.UUID, days_ago: int, status: str, hours_open: float = 12
+) -> None:
+    """A daily window of the patient's that many days ago, in that state."""
+    opens = now() - timedelta(days=days_ago, hours=hours_open + 1)
+    if status == "open":
+        opens = now() - timedelta(hours=hours_open)
+    await pool.execute(
+        "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
+        " status, completed_at) values ($1, 'daily', $2, $3, $4, $5::due_status,"
+        " case when $5 = 'completed' then $4::timestamptz end)",
+        patient_id,
+        (now() - timedelta(days=days_ago)).date(),
+        opens,
+        opens + timedelta(hours=hours_open if status != "open" else hours_open + 12),
+        status,
+    )

@@ -11,14 +11,14 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import (
+from tests.support.clock import now
+from tests.support.factories import (
     daily_answers,
     enrolled_patient,
     make_clinic,
     make_coordinator,
     open_window_now,
 )
-from tests.support.clock import now
 
 pytestmark = pytest.mark.dated
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from server import db
-from tests import seed
 from tests.conftest import MakeDatabase
-from tests.factories import now
-from tests.fakepush import Behaviour, FakePushService
-from tests.live import ROOT, clean_env, push_settings
+from tests.support import seed
+from tests.support.factories import now
+from tests.support.fakepush import Behaviour, FakePushService
+from tests.support.live import ROOT, clean_env, push_settings
 
 pytestmark = pytest.mark.slow
 

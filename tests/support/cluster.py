@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from tests.live import free_port
+from tests.support.live import free_port
 
 StopMode = Literal["smart", "fast", "immediate"]
 

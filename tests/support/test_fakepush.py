@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from py_vapid import Vapid, Vapid01
 from pywebpush import WebPushException, webpush, webpush_async
 
-from tests.fakepush import Behaviour, FakePushService, Subscriber
-from tests.live import clean_env
+from tests.support.fakepush import Behaviour, FakePushService, Subscriber
+from tests.support.live import clean_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = {"title": "Check-in", "body": "How is your pain today?", "url": "/c/abc"}
 
 
@@ -774,7 +774,7 @@ def test_control_endpoints(fake: FakePushService, vapid: Vapid) -> None:
 @pytest.mark.slow
 def test_runs_as_a_process(vapid: Vapid) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakepush", "--port", "0", "--verify-every", "1"],
+        [sys.executable, "-m", "tests.support.fakepush", "--port", "0", "--verify-every", "1"],
         cwd=ROOT,
         env=clean_env(),
         stdout=subprocess.PIPE,

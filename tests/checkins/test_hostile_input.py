@@ -10,8 +10,8 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import checkin_body, enrolled_patient, make_clinic, make_coordinator
-from tests.live import ServerProcess
+from tests.support.factories import checkin_body, enrolled_patient, make_clinic, make_coordinator
+from tests.support.live import ServerProcess
 
 MARKER = "Jane Doe has CRPS"
 

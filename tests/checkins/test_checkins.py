@@ -11,8 +11,8 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import checkin_body, daily_answers, enrolled_patient, make_clinic
 from tests.support.clock import now
+from tests.support.factories import checkin_body, daily_answers, enrolled_patient, make_clinic
 
 pytestmark = pytest.mark.dated
 

@@ -7,7 +7,7 @@ subscriber's private key, then records what a phone would have received.
 In-process (tests): ``with FakePushService() as push: sub = push.new_subscriber() ...``; the
 server runs on its own event loop in a daemon thread.
 
-As a process (benchmarks): ``python -m tests.fakepush --port 0 --verify-every 100`` prints
+As a process (benchmarks): ``python -m tests.support.fakepush --port 0 --verify-every 100`` prints
 ``READY <origin>`` and is driven through the JSON endpoints under ``/_control/``.
 
 Answers, in order of precedence for a known subscription: a scripted `Behaviour` for that token,
@@ -847,7 +847,7 @@ async def _serve(service: FakePushService) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakepush", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fakepush", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument(
         "--verify-every", type=int, default=1, help="fully verify one request in N (default 1)"

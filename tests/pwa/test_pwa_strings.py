@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-PWA = Path(__file__).resolve().parent.parent / "pwa"
+PWA = Path(__file__).resolve().parents[2] / "pwa"
 I18N = (PWA / "js" / "i18n.js").read_text()
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.fakepush import FakePushService
 from tests.support import clock
+from tests.support.fakepush import FakePushService
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -13,9 +13,9 @@ from server import db
 from server.auth.cache import DeviceCache
 from server.auth.schemas import PatientPrincipal
 from server.settings import Settings
-from tests.factories import enroll, make_clinic, make_patient
-from tests.live import start_server
 from tests.support.clock import now
+from tests.support.factories import enroll, make_clinic, make_patient
+from tests.support.live import start_server
 
 
 def _principal() -> PatientPrincipal:

@@ -15,7 +15,7 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     checkin_body,
     enrolled_patient,
     make_clinic,
@@ -23,7 +23,7 @@ from tests.factories import (
     now,
     open_window_now,
 )
-from tests.fakepush import Behaviour, Delivery, FakePushService, Subscriber
+from tests.support.fakepush import Behaviour, Delivery, FakePushService, Subscriber
 
 pytestmark = pytest.mark.dated
 

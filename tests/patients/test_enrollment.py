@@ -8,9 +8,9 @@ import pytest
 from server import db
 from server.auth.tokens import CODE_BITS, normalize_code, sha256
 from server.settings import Settings
-from tests.factories import client_ip, enroll, make_clinic, make_patient
-from tests.live import start_server
 from tests.support.clock import now
+from tests.support.factories import client_ip, enroll, make_clinic, make_patient
+from tests.support.live import start_server
 
 pytestmark = pytest.mark.dated
 
@@ -205,7 +205,7 @@ def test_code_normalization() -> None:
 async def test_new_code_voids_the_old_and_discharged_patients_cannot_enroll(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    from tests.factories import new_code
+    from tests.support.factories import new_code
 
     clinic = await make_clinic(pool)
     first = await make_patient(pool, settings, clinic.id)

@@ -12,8 +12,8 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
 from tests.support.clock import now
+from tests.support.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
 
 pytestmark = pytest.mark.dated
 

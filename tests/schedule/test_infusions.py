@@ -14,7 +14,7 @@ import pytest
 from server import db
 from server.schedule import service as schedule
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     checkin_body,
     enrolled_patient,
     make_clinic,

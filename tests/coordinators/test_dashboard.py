@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,9 +15,9 @@ import httpx
 import pytest
 
 from server import db
-from server.clinics import service as clinics
 from server.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
+    add_window,
     checkin_body,
     client_ip,
     enroll,
@@ -27,26 +26,10 @@ from tests.factories import (
     make_patient,
     now,
 )
-from tests.live import ServerProcess
+from tests.support.live import ServerProcess
+from tests.support.staff import PASSWORD, hidden, make_staff, sign_in, signed_in
 
 pytestmark = pytest.mark.dated
-
-PASSWORD = "correct horse battery staple"
-
-
-async def make_staff(pool: db.Pool, clinic_id: uuid.UUID, role: str = "coordinator") -> str:
-    email = f"s-{secrets.token_hex(4)}@clinic.test"
-    async with pool.acquire() as conn:
-        await clinics.create_coordinator(
-            conn,
-            clinic_id=clinic_id,
-            email=email,
-            display_name="Staff",
-            role=role,
-            password=PASSWORD,
-            now=now(),
-        )
-    return email
 
 
 @pytest.fixture
@@ -56,37 +39,6 @@ async def browser_like(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient
         base_url=server.url, timeout=20.0, headers={"X-Forwarded-For": client_ip()}
     ) as client:
         yield client
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no {name} in the page"
-    return match.group(1)
-
-
-async def sign_in(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
-) -> httpx.Response:
-    form = await client.get("/coordinator/sign-in")
-    assert form.status_code == 200
-    return await client.post(
-        "/coordinator/sign-in",
-        data={
-            "csrf_token": hidden(form.text, "csrf_token"),
-            "email": email,
-            "password": password,
-            "next": "/coordinator/board",
-        },
-    )
-
-
-async def signed_in(client: httpx.AsyncClient, email: str) -> str:
-    """Sign in; returns the session's CSRF token from the board page."""
-    response = await sign_in(client, email)
-    assert response.status_code == 302, response.text
-    board = await client.get("/coordinator/board")
-    assert board.status_code == 200, board.text
-    return hidden(board.text, "csrf_token")
 
 
 # --- sign-in, sessions, lockout -----------------------------------------------------------------
@@ -295,24 +247,6 @@ async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> No
 # --- the board -----------------------------------------------------------------------------------
 
 
-async def _window(
-    pool: db.Pool, patient_id: uuid.UUID, days_ago: int, status: str, hours_open: float = 12
-) -> None:
-    opens = now() - timedelta(days=days_ago, hours=hours_open + 1)
-    if status == "open":
-        opens = now() - timedelta(hours=hours_open)
-    await pool.execute(
-        "insert into checkin_due (patient_id, questionnaire, local_date, opens_at, closes_at,"
-        " status, completed_at) values ($1, 'daily', $2, $3, $4, $5::due_status,"
-        " case when $5 = 'completed' then $4::timestamptz end)",
-        patient_id,
-        (now() - timedelta(days=days_ago)).date(),
-        opens,
-        opens + timedelta(hours=hours_open if status != "open" else hours_open + 12),
-        status,
-    )
-
-
 async def _scenario(pool: db.Pool, settings: Settings) -> tuple[Any, dict[str, uuid.UUID]]:
     """Five patients: an alert, three misses in a row (which raises its own missed_twice
     alert), one miss, one check-in open 5 hours (past the 4-hour nudge delay), one who is
@@ -328,22 +262,22 @@ async def _scenario(pool: db.Pool, settings: Settings) -> tuple[Any, dict[str, u
             created.patient_id,
             now(),
         )
-    await _window(pool, ids["Alert"], 1, "completed")
+    await add_window(pool, ids["Alert"], 1, "completed")
     await pool.execute(
         "insert into alert (patient_id, kind, raised_at) values ($1, 'pain_high', $2)",
         ids["Alert"],
         now(),
     )
-    await _window(pool, ids["ThreeMisses"], 5, "completed")
+    await add_window(pool, ids["ThreeMisses"], 5, "completed")
     for days in (3, 2, 1):
-        await _window(pool, ids["ThreeMisses"], days, "missed")
-    await _window(pool, ids["OneMiss"], 3, "missed")  # an old miss, answered since
-    await _window(pool, ids["OneMiss"], 2, "completed")
-    await _window(pool, ids["OneMiss"], 1, "missed")
-    await _window(pool, ids["Overdue"], 1, "completed")
-    await _window(pool, ids["Overdue"], 0, "open", hours_open=5)
-    await _window(pool, ids["Fine"], 1, "completed")
-    await _window(pool, ids["Fine"], 0, "open", hours_open=0.5)  # opened just now
+        await add_window(pool, ids["ThreeMisses"], days, "missed")
+    await add_window(pool, ids["OneMiss"], 3, "missed")  # an old miss, answered since
+    await add_window(pool, ids["OneMiss"], 2, "completed")
+    await add_window(pool, ids["OneMiss"], 1, "missed")
+    await add_window(pool, ids["Overdue"], 1, "completed")
+    await add_window(pool, ids["Overdue"], 0, "open", hours_open=5)
+    await add_window(pool, ids["Fine"], 1, "completed")
+    await add_window(pool, ids["Fine"], 0, "open", hours_open=0.5)  # opened just now
     await pool.execute(
         "insert into infusion_session (patient_id, scheduled_at, status) values"
         " ($1, $2, 'completed'), ($1, $3, 'scheduled')",

@@ -20,7 +20,7 @@ from server.checkins.schemas import CheckinIn
 from server.checkins.writer import CheckinWriter
 from server.errors import DATABASE_UNAVAILABLE, Conflict
 from server.settings import Settings
-from tests.factories import daily_answers, make_clinic, make_patient, now, open_window_now
+from tests.support.factories import daily_answers, make_clinic, make_patient, now, open_window_now
 
 
 async def _patients(pool: db.Pool, settings: Settings, count: int) -> list[PatientPrincipal]:

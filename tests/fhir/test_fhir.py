@@ -13,8 +13,8 @@ from fhir.resources import construct_fhir_element
 
 from server import db
 from server.settings import Settings
-from tests.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
 from tests.support.clock import now
+from tests.support.factories import daily_answers, enrolled_patient, make_clinic, make_coordinator
 
 pytestmark = pytest.mark.dated
 

@@ -7,8 +7,8 @@ import pytest
 
 from server import db
 from server.settings import Settings
-from tests.factories import enrolled_patient, make_clinic
 from tests.support.clock import now
+from tests.support.factories import enrolled_patient, make_clinic
 
 pytestmark = pytest.mark.dated
 
@@ -77,7 +77,7 @@ async def test_logout_revokes_this_device_only(
 ) -> None:
     clinic = await make_clinic(pool)
     patient, phone = await enrolled_patient(pool, settings, http, clinic.id)
-    from tests.factories import enroll, new_code
+    from tests.support.factories import enroll, new_code
 
     second = await new_code(pool, settings, clinic.id, patient.patient_id)
     tablet = {"Authorization": f"Bearer {await enroll(http, second.enrollment_code)}"}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from server import db
 
 if TYPE_CHECKING:
-    from tests.fakepush import FakePushService
+    from tests.support.fakepush import FakePushService
 
 
 async def due_reminders(
