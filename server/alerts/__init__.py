@@ -1,0 +1,1 @@
+"""Alerts raised on patients: kinds, severity and rules, declared once."""
