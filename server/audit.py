@@ -6,9 +6,12 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from server.db import Connection, q
+from server.db import Connection, Exec, Scalar
 
 ActorKind = Literal["coordinator", "patient", "operator", "system"]
+
+_record = Exec("audit.record")
+_set_client = Scalar("audit.set_client", str)
 
 
 async def record(
@@ -22,9 +25,7 @@ async def record(
     now: datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        q("audit.record"), actor_kind, actor_id, clinic_id, patient_id, action, detail or {}, now
-    )
+    await _record(conn, actor_kind, actor_id, clinic_id, patient_id, action, detail or {}, now)
 
 
 async def by_coordinator(
@@ -69,3 +70,9 @@ async def by_patient(
         now=now,
         detail=detail,
     )
+
+
+async def set_client(conn: Connection, address: str) -> None:
+    """Where the staff request holding this connection comes from ("" for none): audit events
+    recorded on it say so."""
+    await _set_client(conn, address)

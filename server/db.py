@@ -8,11 +8,11 @@ import hashlib
 import logging
 import re
 import warnings
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
@@ -31,6 +31,7 @@ QUERIES_DIR = SQL_DIR / "queries"
 MIGRATION_LOCK_KEY = 7_263_450_118_342_001
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
@@ -87,17 +88,93 @@ def load_queries(directory: Path = QUERIES_DIR) -> dict[str, Query]:
 QUERIES = load_queries()
 
 
-def q(name: str) -> str:
-    """The SQL of a named query, ``domain.name``."""
-    return QUERIES[name].sql
+# --- typed queries ----------------------------------------------------------------------------
+#
+# Each named query is declared once, in its domain's store, with what it returns: ``One`` and
+# ``Many`` a row Struct, ``Scalar`` one value's type, ``Exec`` nothing. Declaring checks the
+# query's ``:kind`` in its file, so a query read the wrong way stops the server at import;
+# tests/test_queries.py PREPAREs every declared query against the migrated schema and checks
+# that its columns are exactly its Struct's fields, and that every query is declared.
+
+DECLARED: list[Declared] = []
 
 
-def to_struct(row: asyncpg.Record | Mapping[str, Any], type_: type[T]) -> T:
-    return msgspec.convert(dict(row), type_)
+class Declared:
+    kind: Kind
+
+    def __init__(self, name: str) -> None:
+        query = QUERIES.get(name)
+        if query is None:
+            raise DatabaseError(f"no query named {name} in {QUERIES_DIR}")
+        if query.kind != self.kind:
+            raise DatabaseError(
+                f"query {name} is declared :{query.kind} in its file but read as :{self.kind}"
+            )
+        self.name = name
+        self.sql = query.sql
+        DECLARED.append(self)
+
+    async def each(self, conn: Connection, args: Iterable[Sequence[object]]) -> None:
+        """Run the statement once for each argument list, pipelined, results discarded."""
+        await conn.executemany(self.sql, args)
 
 
-def to_structs(rows: list[asyncpg.Record], type_: type[T]) -> list[T]:
-    return [msgspec.convert(dict(row), type_) for row in rows]
+class One(Declared, Generic[T]):
+    """A query returning at most one row, read into ``row``."""
+
+    kind = "one"
+
+    def __init__(self, name: str, row: type[T]) -> None:
+        super().__init__(name)
+        self.row = row
+
+    async def __call__(self, conn: Connection, *args: object) -> T | None:
+        record = await conn.fetchrow(self.sql, *args)
+        return None if record is None else msgspec.convert(dict(record), self.row)
+
+
+class Many(Declared, Generic[T]):
+    """A query returning rows, each read into ``row``."""
+
+    kind = "many"
+
+    def __init__(self, name: str, row: type[T]) -> None:
+        super().__init__(name)
+        self.row = row
+
+    async def __call__(self, conn: Connection, *args: object) -> list[T]:
+        return [msgspec.convert(dict(r), self.row) for r in await conn.fetch(self.sql, *args)]
+
+
+class Scalar(Declared, Generic[V]):
+    """A query returning one value (its first column of its first row), of type ``value``."""
+
+    kind = "scalar"
+
+    def __init__(self, name: str, value: type[V]) -> None:
+        super().__init__(name)
+        self.value = value
+
+    async def __call__(self, conn: Connection, *args: object) -> V | None:
+        found = await conn.fetchval(self.sql, *args)
+        return None if found is None else msgspec.convert(found, self.value)
+
+    async def required(self, conn: Connection, *args: object) -> V:
+        """The value, which the query always returns (an insert's new id, a count)."""
+        found = await self(conn, *args)
+        if found is None:
+            raise DatabaseError(f"query {self.name} returned no value")
+        return found
+
+
+class Exec(Declared):
+    """A statement run for its effect; returns PostgreSQL's status line (``UPDATE 3``)."""
+
+    kind = "exec"
+
+    async def __call__(self, conn: Connection, *args: object) -> str:
+        status: str = await conn.execute(self.sql, *args)
+        return status
 
 
 # --- pool -------------------------------------------------------------------------------------

@@ -16,13 +16,14 @@ from typing import Any
 import msgspec
 
 from server import audit
+from server.checkins import store as checkin_store
 from server.checkins.questionnaires import answer_flags, registry, score
-from server.checkins.schemas import CheckinIn
+from server.checkins.schemas import CheckinIn, NewCheckin
 from server.checkins.service import content_hash
-from server.checkins.writer import NewCheckin, columns, flags_literal
+from server.checkins.writer import flags_literal
 from server.clinics import service as clinics
 from server.clinics import store as clinic_store
-from server.db import Connection, q
+from server.db import Connection, Exec, Scalar
 from server.errors import Conflict as CommandError
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
@@ -77,6 +78,14 @@ FIRST_NAMES = [
     "Mateo",
     "Nora",
 ]
+_lock = Exec("demo.lock")
+_insert_session = Exec("demo.insert_session")
+_insert_window = Exec("demo.insert_window")
+_backdate_patient = Exec("demo.backdate_patient")
+_first_patient = Scalar("demo.first_patient", uuid.UUID)
+_patient_count = Scalar("demo.patient_count", int)
+_acknowledge_old_alerts = Exec("demo.acknowledge_old_alerts")
+
 CONDITIONS = ["crps", "fibromyalgia", "lyme"]
 OTHER_ZONES = ["America/Chicago", "America/Denver", "America/Los_Angeles", "America/Phoenix"]
 
@@ -113,7 +122,7 @@ async def seed(conn: Connection, settings: Settings, *, now: datetime) -> DemoLo
     All or nothing, in one transaction; concurrent runs queue on an advisory lock.
     """
     async with conn.transaction():
-        await conn.execute(q("demo.lock"))
+        await _lock(conn)
         if await clinic_store.count_clinics(conn) > 0:
             return await _refresh(conn, settings, now)
         return await _seed(conn, settings, now)
@@ -151,7 +160,7 @@ async def _seed(conn: Connection, settings: Settings, now: datetime) -> DemoLogi
             invite = created  # left un-enrolled so its link works
             continue
         await _history(conn, rng, clinic.id, created.patient_id, new, start, now)
-    await conn.execute(q("demo.acknowledge_old_alerts"), clinic.id, coordinator.id, now)
+    await _acknowledge_old_alerts(conn, clinic.id, coordinator.id, now)
     assert invite is not None
     return DemoLogins(
         True,
@@ -166,30 +175,30 @@ async def _seed(conn: Connection, settings: Settings, now: datetime) -> DemoLogi
 
 
 async def _refresh(conn: Connection, settings: Settings, now: datetime) -> DemoLogins:
-    row = await clinic_store.coordinator_by_email(conn, DEMO_EMAIL)
+    demo = await clinic_store.coordinator_by_email(conn, DEMO_EMAIL)
     clinic_count = await clinic_store.count_clinics(conn)
-    if row is None or clinic_count != 1:
+    if demo is None or clinic_count != 1:
         raise DemoRefused(
             "this database already holds clinics that are not the demo; "
             "the demo seeds only into an empty database (point DATABASE_URL at a new one)"
         )
     password = _password()
-    await clinics.set_password(conn, row["id"], password)
+    await clinics.set_password(conn, demo.id, password)
     token = await clinics.issue_api_token(conn, DEMO_EMAIL, "demo", now=now)
-    patient_id = await conn.fetchval(q("demo.first_patient"), row["clinic_id"])
+    patient_id = await _first_patient.required(conn, demo.clinic_id)
     code = await patients.new_code(
         conn,
         settings,
-        row["clinic_id"],
+        demo.clinic_id,
         patient_id,
         actor_kind="operator",
         actor_id=None,
         now=now,
     )
-    count = await conn.fetchval(q("demo.patient_count"), row["clinic_id"])
+    count = await _patient_count.required(conn, demo.clinic_id)
     return DemoLogins(
         False,
-        row["clinic_id"],
+        demo.clinic_id,
         DEMO_EMAIL,
         password,
         token.token,
@@ -268,10 +277,7 @@ async def _history(
         at = daily_window(start + timedelta(days=day), clinic_hour, tz, length).opens_at
         status = "completed" if at < now else "scheduled"
         sessions.append((uuid.uuid4(), patient_id, at, status, now, now))
-    await conn.executemany(
-        q("demo.insert_session"),
-        sessions,
-    )
+    await _insert_session.each(conn, sessions)
 
     questionnaires = registry()
     windows: list[tuple[Any, ...]] = []
@@ -348,17 +354,13 @@ async def _history(
             file("weekly", day, window, weekly)
             week_pain = []
     async with conn.transaction():
-        await conn.execute(
-            q("demo.backdate_patient"),
+        await _backdate_patient(
+            conn,
             patient_id,
             datetime.combine(start, time(12), tz) - timedelta(days=1),
         )
-        await conn.executemany(
-            q("demo.insert_window"),
-            windows,
-        )
-        # One at a time, in order: each is scored against the ones before it.
-        await conn.executemany(q("checkins.insert"), [columns([row]) for row in checkins])
+        await _insert_window.each(conn, windows)
+        await checkin_store.insert_in_order(conn, checkins)
         await audit.record(
             conn,
             actor_kind="system",

@@ -14,9 +14,10 @@ from datetime import datetime
 import msgspec
 from litestar.datastructures import State
 
+from server import audit
 from server.auth.guards import authenticate_coordinator, authenticate_patient
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
-from server.db import Connection, Pool, q
+from server.db import Connection, Pool
 from server.settings import Settings
 from server.web import AnyRequest
 
@@ -72,11 +73,11 @@ async def staff_request(request: AnyRequest) -> AsyncIterator[StaffRequest]:
 async def staff_connection(request: AnyRequest) -> AsyncIterator[Connection]:
     """A pooled connection whose audit events record where the staff request came from."""
     async with pool_of(request.app.state).acquire() as conn:
-        await conn.execute(q("audit.set_client"), client_address(request))
+        await audit.set_client(conn, client_address(request))
         try:
             yield conn
         finally:
-            await conn.execute(q("audit.set_client"), "")
+            await audit.set_client(conn, "")
 
 
 class PatientRequest(msgspec.Struct, frozen=True):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -26,3 +27,19 @@ class CoordinatorPrincipal(msgspec.Struct, frozen=True):
     email: str = ""
     display_name: str = ""
     clinic_timezone: str = "UTC"  # how the dashboard shows times
+
+
+class SignInAccount(msgspec.Struct, frozen=True):
+    """An enabled account, as sign-in needs it."""
+
+    id: UUID
+    clinic_id: UUID
+    role: Role
+    password_hash: str
+    failed_logins: int
+    locked_until: datetime | None
+
+
+class AttemptCounted(msgspec.Struct, frozen=True):
+    failed_logins: int
+    locked_until: datetime | None

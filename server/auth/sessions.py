@@ -101,26 +101,26 @@ async def sign_in(
             429,
             verdict.retry_after,
         )
-    row = await store.coordinator_for_sign_in(conn, email)
-    if row is None:
+    account = await store.coordinator_for_sign_in(conn, email)
+    if account is None:
         await verify(_DUMMY_HASH, password)
         return Refused(WRONG)
     device_hash = sha256(device_token) if device_token and len(device_token) <= 64 else None
     known_device = device_hash is not None and await store.count_device_attempt(
-        conn, device_hash, row["id"], now, LOCK_AFTER
+        conn, device_hash, account.id, now, LOCK_AFTER
     )
     counted = known_device or await store.count_attempt(
-        conn, row["id"], now, LOCK_SECONDS, LOCK_AFTER
+        conn, account.id, now, LOCK_SECONDS, LOCK_AFTER
     )
     # A locked account's password is checked against nothing, but checked all the same: an
     # answer takes as long whether the account exists, is locked or not.
-    matches = await verify(row["password_hash"] if counted else _DUMMY_HASH, password)
+    matches = await verify(account.password_hash if counted else _DUMMY_HASH, password)
     if not (counted and matches):
         await audit.record(
             conn,
             actor_kind="coordinator",
-            actor_id=row["id"],
-            clinic_id=row["clinic_id"],
+            actor_id=account.id,
+            clinic_id=account.clinic_id,
             patient_id=None,
             action="staff.sign_in_failed",
             now=now,
@@ -132,30 +132,30 @@ async def sign_in(
         await throttle.refund(conn, verdict)
         rehash = (
             await asyncio.to_thread(_hasher.hash, password)
-            if _hasher.check_needs_rehash(row["password_hash"])
+            if _hasher.check_needs_rehash(account.password_hash)
             else None
         )
-        await store.record_sign_in(conn, row["id"], rehash)
+        await store.record_sign_in(conn, account.id, rehash)
         new_device = None
         if known_device and device_hash is not None:
             await store.device_signed_in(conn, device_hash)
         else:
             new_device = secrets.token_urlsafe(32)
-            await store.add_device(conn, sha256(new_device), row["id"], now, KNOWN_DEVICE_DAYS)
+            await store.add_device(conn, sha256(new_device), account.id, now, KNOWN_DEVICE_DAYS)
         session_id = await store.insert_session(
-            conn, sha256(token), row["id"], secrets.token_urlsafe(32), now, client_addr
+            conn, sha256(token), account.id, secrets.token_urlsafe(32), now, client_addr
         )
         await audit.record(
             conn,
             actor_kind="coordinator",
-            actor_id=row["id"],
-            clinic_id=row["clinic_id"],
+            actor_id=account.id,
+            clinic_id=account.clinic_id,
             patient_id=None,
             action="staff.sign_in",
             now=now,
             detail={"session_id": str(session_id)},
         )
-    return NewSession(token, session_id, row["id"], new_device)
+    return NewSession(token, session_id, account.id, new_device)
 
 
 async def principal(conn: Connection, token: str, now: datetime) -> CoordinatorPrincipal | None:

@@ -18,7 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from server.db import Connection, q
+from server.db import Connection, Exec, Scalar
+
+_hit = Scalar("throttle.hit", int)  # the bucket's count in the window, this one included
+_refund = Exec("throttle.refund")
+_purge = Exec("throttle.purge")
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -63,21 +67,16 @@ async def attempt(
     end = start + timedelta(seconds=limit.window_seconds)
     retry_after = max(1, int((end - now).total_seconds() + 0.999))
     client_bucket, global_bucket = f"{scope}:client:{client}", f"{scope}:global"
-    client_hits = await _hit(conn, client_bucket, start)
+    client_hits = await _hit.required(conn, client_bucket, start)
     if client_hits > limit.per_client:
         return Verdict(False, retry_after, start, [client_bucket])
-    global_hits = await _hit(conn, global_bucket, start)
+    global_hits = await _hit.required(conn, global_bucket, start)
     if global_hits == 1:
         # First attempt of a new window anywhere: drop the counters of old windows.
-        await conn.execute(q("throttle.purge"), start - timedelta(days=1))
+        await _purge(conn, start - timedelta(days=1))
     allowed = global_hits <= limit.global_ or client_hits == 1
     return Verdict(allowed, retry_after, start, [client_bucket, global_bucket])
 
 
-async def _hit(conn: Connection, bucket: str, start: datetime) -> int:
-    hits: int = await conn.fetchval(q("throttle.hit"), bucket, start)
-    return hits
-
-
 async def refund(conn: Connection, verdict: Verdict) -> None:
-    await conn.execute(q("throttle.refund"), verdict.buckets, verdict.window_start)
+    await _refund(conn, verdict.buckets, verdict.window_start)

@@ -99,3 +99,52 @@ class Trend(msgspec.Struct, frozen=True):
     days: list[TrendDay]
     infusions: list[TrendInfusion]
     outcome: Outcome | None
+
+
+class NewCheckin(msgspec.Struct, array_like=True, frozen=True):
+    """A check-in to store, in the order of the ``checkins.insert`` query's columns."""
+
+    id: UUID
+    patient_id: UUID
+    due_id: UUID | None
+    questionnaire: str
+    version: int
+    answered_at: datetime
+    answers: dict[str, Any]
+    scores: dict[str, Any]
+    note: str | None
+    content_hash: bytes
+    received_at: datetime
+    flags: str  # a PostgreSQL text[] literal, {} when none
+    outcome_metric: str | None
+    outcome_value: float | int | None
+    clinic_id: UUID
+
+
+class StoredCheckin(msgspec.Struct, frozen=True):
+    """What storing a check-in gives back: its window and its scores with the outcome."""
+
+    id: UUID
+    due_id: UUID | None
+    scores: dict[str, Any]
+
+
+class ExistingCheckin(msgspec.Struct, frozen=True):
+    """A stored check-in, with what tells a replay from a different check-in."""
+
+    id: UUID
+    patient_id: UUID
+    due_id: UUID | None
+    questionnaire: str
+    questionnaire_version: int
+    answered_at: datetime
+    received_at: datetime
+    answers: dict[str, Any]
+    scores: dict[str, Any]
+    note: str | None
+    content_hash: bytes
+
+
+class LatestOutcome(msgspec.Struct, frozen=True):
+    answered_at: datetime
+    outcome: dict[str, Any]

@@ -26,13 +26,12 @@ from server.checkins.schemas import (
     CheckinPage,
     DueCheckin,
     DueList,
+    NewCheckin,
     Outcome,
     Trend,
-    TrendDay,
-    TrendInfusion,
 )
-from server.checkins.writer import CheckinWriter, NewCheckin, flags_literal
-from server.db import Connection, Pool, to_struct
+from server.checkins.writer import CheckinWriter, flags_literal
+from server.db import Connection, Pool
 from server.errors import Conflict, FieldError, Invalid, NotFound, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store as patient_store
@@ -113,13 +112,13 @@ async def submit(
     if row is not None:
         stored = CheckinOut(
             id=body.id,
-            due_id=row["due_id"],
+            due_id=row.due_id,
             questionnaire=questionnaire.code,
             questionnaire_version=questionnaire.version,
             answered_at=body.answered_at.astimezone(UTC),
             received_at=now,
             answers=body.answers,
-            scores=row["scores"],
+            scores=row.scores,
             note=note,
         )
         return Submitted(stored, created=True)
@@ -127,13 +126,13 @@ async def submit(
         existing = await store.get_existing(conn, body.id)
     if (
         existing is None
-        or existing["patient_id"] != patient.patient_id
-        or existing["content_hash"] != digest
+        or existing.patient_id != patient.patient_id
+        or existing.content_hash != digest
     ):
         raise Conflict(
             "a different check-in was already stored with this id; a new check-in needs a new id"
         )
-    return Submitted(to_struct(existing, CheckinOut), created=False)
+    return Submitted(msgspec.convert(msgspec.structs.asdict(existing), CheckinOut), created=False)
 
 
 async def history(
@@ -141,7 +140,7 @@ async def history(
 ) -> CheckinPage:
     before, before_id = decode_cursor(cursor)
     rows = await store.history(conn, patient_id, before, before_id, limit + 1)
-    items = [to_struct(row, CheckinOut) for row in rows[:limit]]
+    items = rows[:limit]
     next_cursor = encode_cursor(items[-1].answered_at, items[-1].id) if len(rows) > limit else None
     return CheckinPage(items, next_cursor)
 
@@ -151,21 +150,21 @@ async def due(conn: Connection, patient_id: UUID, now: datetime) -> DueList:
         patient = await patient_store.schedule_settings(conn, patient_id)
         if patient is None:
             return DueList([])
-        language = patient["language"]
-        await schedule.ensure_planned(conn, patient_id, patient["planned_until"], now)
+        language = patient.language
+        await schedule.ensure_planned(conn, patient_id, patient.planned_until, now)
         rows = await schedule.open_windows(conn, patient_id, now)
         next_opens_at = await schedule.next_opening(conn, patient_id, now)
     questionnaires = registry()
     items = []
     for row in rows:
-        questionnaire = questionnaires.get(row["questionnaire"])
+        questionnaire = questionnaires.get(row.questionnaire)
         if questionnaire is not None:
             items.append(
                 DueCheckin(
-                    id=row["id"],
-                    opens_at=row["opens_at"],
-                    closes_at=row["closes_at"],
-                    questionnaire=localized(questionnaire, language, patient["condition"]),
+                    id=row.id,
+                    opens_at=row.opens_at,
+                    closes_at=row.closes_at,
+                    questionnaire=localized(questionnaire, language, patient.condition),
                 )
             )
     return DueList(items, next_opens_at)
@@ -202,7 +201,7 @@ async def trend(conn: Connection, patient_id: UUID, days: int, now: datetime) ->
     settings = await patient_store.schedule_settings(conn, patient_id)
     if settings is None:
         raise NotFound("no such patient")
-    zone = ZoneInfo(settings["timezone"])
+    zone = ZoneInfo(settings.timezone)
     until = now.astimezone(zone).date()
     since = until - timedelta(days=days - 1)
     start = datetime.combine(since, time(), zone)
@@ -210,16 +209,16 @@ async def trend(conn: Connection, patient_id: UUID, days: int, now: datetime) ->
     infusion_rows = await store.trend_infusions(conn, patient_id, start, now)
     latest = await store.latest_outcome(conn, patient_id)
     outcome = (
-        msgspec.convert({**latest["outcome"], "answered_at": latest["answered_at"]}, Outcome)
+        msgspec.convert({**latest.outcome, "answered_at": latest.answered_at}, Outcome)
         if latest is not None
         else None
     )
     return Trend(
         since=since,
         until=until,
-        timezone=settings["timezone"],
-        days=[to_struct(row, TrendDay) for row in day_rows],
-        infusions=[to_struct(row, TrendInfusion) for row in infusion_rows],
+        timezone=settings.timezone,
+        days=day_rows,
+        infusions=infusion_rows,
         outcome=outcome,
     )
 

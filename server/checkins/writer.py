@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
-from server.db import Connection, Pool, q
+from server.checkins import store as checkins_store
+from server.checkins.schemas import NewCheckin, StoredCheckin
+from server.db import Connection, Pool
+from server.observability import metrics
 
 MAX_BATCH = 64
 # Batches in flight per process: one being stored while the next one fills.
@@ -48,28 +49,8 @@ ROW_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-class NewCheckin(msgspec.Struct, array_like=True, frozen=True):
-    """A check-in to store, in the order of the ``checkins.insert`` query's columns."""
-
-    id: UUID
-    patient_id: UUID
-    due_id: UUID | None
-    questionnaire: str
-    version: int
-    answered_at: datetime
-    answers: dict[str, Any]
-    scores: dict[str, Any]
-    note: str | None
-    content_hash: bytes
-    received_at: datetime
-    flags: str  # a PostgreSQL text[] literal, {} when none
-    outcome_metric: str | None
-    outcome_value: float | int | None
-    clinic_id: UUID
-
-
 # A check-in handed to the writer, and the request's answer to come.
-Waiting = tuple[NewCheckin, asyncio.Future[asyncpg.Record | None]]
+Waiting = tuple[NewCheckin, asyncio.Future[StoredCheckin | None]]
 
 
 def flags_literal(flags: list[str]) -> str:
@@ -78,18 +59,6 @@ def flags_literal(flags: list[str]) -> str:
         if not flag or not flag.replace("_", "").isalnum():
             raise ValueError(f"not a flag: {flag!r}")
     return "{" + ",".join(flags) + "}"
-
-
-def columns(rows: list[NewCheckin]) -> list[list[Any]]:
-    """The query's 15 array parameters."""
-    return [
-        list(column) for column in zip(*(msgspec.structs.astuple(r) for r in rows), strict=True)
-    ]
-
-
-async def insert_one(conn: Connection, row: NewCheckin) -> asyncpg.Record | None:
-    """Store one check-in on this connection: (id, due_id, scores), or None if its id exists."""
-    return await conn.fetchrow(q("checkins.insert"), *columns([row]))
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -109,9 +78,9 @@ class CheckinWriter:
         self._in_flight: set[UUID] = set()  # patients and check-in ids in a batch being stored
         self.statements = 0  # batches sent, for tests and the curious
 
-    async def store(self, row: NewCheckin) -> asyncpg.Record | None:
+    async def store(self, row: NewCheckin) -> StoredCheckin | None:
         """(id, due_id, scores) once stored, or None when a check-in with this id exists."""
-        future: asyncio.Future[asyncpg.Record | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[StoredCheckin | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((row, future))
         if self._flushers < MAX_FLUSHERS:
             self._flushers += 1
@@ -165,10 +134,11 @@ class CheckinWriter:
     async def _store(self, batch: list[Waiting]) -> None:
         rows = [row for row, _ in batch]
         self.statements += 1
+        metrics.CHECKIN_BATCH.observe(len(batch))
         try:
             async with self._pool.acquire() as conn:
                 try:
-                    stored = await conn.fetch(q("checkins.insert"), *columns(rows))
+                    stored = await checkins_store.insert(conn, rows)
                 except ROW_ERRORS:
                     # One check-in the database refuses (a window of another patient, say)
                     # fails the whole statement: store them one by one instead. Not when the
@@ -182,7 +152,8 @@ class CheckinWriter:
                 if not future.done():
                     future.set_exception(exc)
             return
-        by_id = {record["id"]: record for record in stored}
+        by_id = {record.id: record for record in stored}
+        metrics.CHECKINS_STORED.inc(len(stored))
         for row, future in batch:
             if not future.done():
                 future.set_result(by_id.get(row.id))
@@ -191,10 +162,12 @@ class CheckinWriter:
     async def _store_each(conn: Connection, batch: list[Waiting]) -> None:
         for row, future in batch:
             try:
-                result = await insert_one(conn, row)
+                result = await checkins_store.insert_one(conn, row)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)
             else:
+                if result is not None:
+                    metrics.CHECKINS_STORED.inc()
                 if not future.done():
                     future.set_result(result)

@@ -20,7 +20,7 @@ from server.clinics.schemas import (
     ProtocolPatch,
     StaffMember,
 )
-from server.db import Connection, to_struct, to_structs
+from server.db import Connection
 from server.errors import Conflict, Forbidden, Invalid, NotFound, check_text
 from server.schedule.windows import is_valid_zone
 
@@ -34,7 +34,7 @@ async def create_clinic(conn: Connection, name: str, timezone: str, *, now: date
     if not is_valid_zone(timezone):
         raise Invalid.field("timezone", "must be an IANA time zone like Europe/London")
     async with conn.transaction():
-        clinic = to_struct(await store.insert_clinic(conn, name.strip(), timezone), Clinic)
+        clinic = await store.insert_clinic(conn, name.strip(), timezone)
         await audit.record(
             conn,
             actor_kind="operator",
@@ -48,10 +48,10 @@ async def create_clinic(conn: Connection, name: str, timezone: str, *, now: date
 
 
 async def get_clinic(conn: Connection, clinic_id: UUID) -> Clinic:
-    row = await store.get_clinic(conn, clinic_id)
-    if row is None:
+    clinic = await store.get_clinic(conn, clinic_id)
+    if clinic is None:
         raise NotFound(f"no clinic has the id {clinic_id}")
-    return to_struct(row, Clinic)
+    return clinic
 
 
 def check_password(password: str) -> None:
@@ -78,7 +78,7 @@ async def create_coordinator(
     check_text("name", display_name)
     await get_clinic(conn, clinic_id)
     async with conn.transaction():
-        row = await store.insert_coordinator(
+        created = await store.insert_coordinator(
             conn,
             clinic_id,
             email.strip().lower(),
@@ -86,7 +86,6 @@ async def create_coordinator(
             role,
             hash_password(password),
         )
-        created = to_struct(row, Coordinator)
         await audit.record(
             conn,
             actor_kind="coordinator" if by else "operator",
@@ -106,30 +105,32 @@ async def set_password(conn: Connection, coordinator_id: UUID, password: str) ->
 
 
 async def issue_api_token(conn: Connection, email: str, label: str, *, now: datetime) -> ApiToken:
-    row = await store.coordinator_by_email(conn, email.strip().lower())
-    if row is None:
+    coordinator = await store.coordinator_by_email(conn, email.strip().lower())
+    if coordinator is None:
         raise NotFound(f"no active coordinator has the email {email.strip().lower()}")
     token, token_hash = new_token()
     async with conn.transaction():
-        token_id = await auth_store.insert_coordinator_token(conn, row["id"], token_hash, label)
+        token_id = await auth_store.insert_coordinator_token(
+            conn, coordinator.id, token_hash, label
+        )
         await audit.record(
             conn,
             actor_kind="operator",
             actor_id=None,
-            clinic_id=row["clinic_id"],
+            clinic_id=coordinator.clinic_id,
             patient_id=None,
             action="coordinator.token_issue",
             now=now,
-            detail={"coordinator_id": str(row["id"]), "token_id": str(token_id)},
+            detail={"coordinator_id": str(coordinator.id), "token_id": str(token_id)},
         )
-    return ApiToken(row["id"], row["email"], token_id, token)
+    return ApiToken(coordinator.id, coordinator.email, token_id, token)
 
 
 async def get_protocol(conn: Connection, clinic_id: UUID) -> Protocol:
-    row = await store.protocol(conn, clinic_id)
-    if row is None:
+    protocol = await store.protocol(conn, clinic_id)
+    if protocol is None:
         raise NotFound("no such clinic")
-    return to_struct(row, Protocol)
+    return protocol
 
 
 async def change_protocol(
@@ -148,13 +149,15 @@ async def change_protocol(
         if isinstance(value := getattr(patch, name), int)
     }
     async with conn.transaction():
-        row = await store.update_protocol(conn, clinic_id, values)
+        changed = await store.update_protocol(conn, clinic_id, values)
+        if changed is None:
+            raise NotFound("no such clinic")
         stale = await store.plans_stale(conn, clinic_id)
         await audit.by_coordinator(
             conn, who.coordinator_id, clinic_id, "clinic.protocol", now, detail=values
         )
         await store.wake_planner(conn)
-    return ProtocolChanged(to_struct(row, Protocol), stale)
+    return ProtocolChanged(changed, stale)
 
 
 def _admin(who: CoordinatorPrincipal, what: str) -> None:
@@ -164,7 +167,7 @@ def _admin(who: CoordinatorPrincipal, what: str) -> None:
 
 async def list_staff(conn: Connection, who: CoordinatorPrincipal) -> list[StaffMember]:
     _admin(who, "manage its coordinators")
-    return to_structs(await store.staff(conn, who.clinic_id), StaffMember)
+    return await store.staff(conn, who.clinic_id)
 
 
 async def add_staff(

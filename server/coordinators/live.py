@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from server import db
+from server.coordinators import store
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ class BoardHub:
 
     async def _watch(self, clinics: list[str]) -> None:
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                db.q("board.watch"), [UUID(c) for c in clinics], WATCH_FOR.total_seconds()
-            )
+            await store.watch_boards(conn, [UUID(c) for c in clinics], WATCH_FOR.total_seconds())
 
     @contextlib.asynccontextmanager
     async def subscribe(self, clinic_id: UUID) -> AsyncIterator[asyncio.Queue[str]]:

@@ -46,7 +46,7 @@ from server.errors import DomainError, Forbidden, Invalid
 from server.patients import service as patients
 from server.patients.schemas import ProfilePatch
 from server.reminders import service as reminders
-from server.schedule import sessions as schedule
+from server.schedule import infusions as schedule
 from server.schedule.schemas import InfusionChange, NewInfusion
 from server.web import AnyRequest
 

@@ -10,16 +10,12 @@ from server.coordinators import store
 from server.coordinators.schemas import (
     Alert,
     AlertList,
-    AuditEntry,
     AuditTrail,
     Board,
-    BoardRow,
     PatientFilter,
-    PatientRow,
     PatientsPage,
-    StaffMember,
 )
-from server.db import Connection, to_struct, to_structs
+from server.db import Connection
 from server.errors import Conflict, Invalid, NotFound, check_text
 
 
@@ -32,7 +28,7 @@ async def list_alerts(
     now: datetime,
 ) -> AlertList:
     async with conn.transaction():
-        items = to_structs(await store.list_alerts(conn, clinic_id, status, limit), Alert)
+        items = await store.list_alerts(conn, clinic_id, status, limit)
         await audit.by_coordinator(
             conn,
             coordinator_id,
@@ -56,13 +52,14 @@ async def acknowledge(
     if not note.strip():
         raise Invalid.field("note", "must say what was done")
     async with conn.transaction():
-        row = await store.acknowledge(conn, alert_id, clinic_id, now, coordinator_id, note.strip())
-        if row is None:
+        alert = await store.acknowledge(
+            conn, alert_id, clinic_id, now, coordinator_id, note.strip()
+        )
+        if alert is None:
             status = await store.alert_status(conn, alert_id, clinic_id)
             if status is None:
                 raise NotFound("no such alert")
             raise Conflict("this alert was already acknowledged")
-        alert = to_struct(row, Alert)
         await audit.by_coordinator(
             conn,
             coordinator_id,
@@ -84,7 +81,7 @@ async def board(conn: Connection, clinic_id: UUID, coordinator_id: UUID, now: da
     """Who needs attention today, most urgent first; the read is audited with the patients
     shown."""
     async with conn.transaction():
-        rows = to_structs(await store.board(conn, clinic_id, now, BOARD_ROWS), BoardRow)
+        rows = await store.board(conn, clinic_id, now, BOARD_ROWS)
         await audit.by_coordinator(
             conn,
             coordinator_id,
@@ -115,21 +112,18 @@ async def patients_page(
     if name:
         check_text("q", name)
     async with conn.transaction():
-        rows = to_structs(
-            await store.patients_page(
-                conn,
-                clinic_id,
-                _like(name) if name else None,
-                wanted.condition or None,
-                wanted.status or None,
-                wanted.adherence_below,
-                wanted.has_alert,
-                wanted.sort,
-                PATIENTS_PER_PAGE,
-                (wanted.page - 1) * PATIENTS_PER_PAGE,
-                now,
-            ),
-            PatientRow,
+        rows = await store.patients_page(
+            conn,
+            clinic_id,
+            _like(name) if name else None,
+            wanted.condition or None,
+            wanted.status or None,
+            wanted.adherence_below,
+            wanted.has_alert,
+            wanted.sort,
+            PATIENTS_PER_PAGE,
+            (wanted.page - 1) * PATIENTS_PER_PAGE,
+            now,
         )
         await audit.by_coordinator(
             conn,
@@ -161,8 +155,8 @@ async def audit_trail(
         rows = await store.audit_trail(
             conn, clinic_id, patient_id, actor_id, before, AUDIT_PER_PAGE + 1
         )
-        entries = to_structs(rows[:AUDIT_PER_PAGE], AuditEntry)
-        staff = to_structs(await store.staff_of_clinic(conn, clinic_id), StaffMember)
+        entries = rows[:AUDIT_PER_PAGE]
+        staff = await store.staff_of_clinic(conn, clinic_id)
         await audit.by_coordinator(
             conn,
             coordinator_id,

@@ -7,26 +7,34 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from server.coordinators.schemas import Alert, AuditEntry, BoardRow, PatientRow, StaffMember
+from server.db import Connection, Exec, Many, One, Scalar
 
-from server.db import Connection, q
+_list_alerts = Many("alerts.list_for_clinic", Alert)
+_acknowledge = One("alerts.acknowledge", Alert)
+_alert_status = Scalar("alerts.status_in_clinic", str)
+_board = Many("board.board", BoardRow)
+_patients_page = Many("board.patients_page", PatientRow)
+_watch = Exec("board.watch")
+_audit_search = Many("audit.search", AuditEntry)
+_staff_of_clinic = Many("audit.staff_of_clinic", StaffMember)
 
 
 async def list_alerts(
     conn: Connection, clinic_id: UUID, status: str | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(q("alerts.list_for_clinic"), clinic_id, status, limit)
+) -> list[Alert]:
+    return await _list_alerts(conn, clinic_id, status, limit)
 
 
 async def acknowledge(
     conn: Connection, alert_id: UUID, clinic_id: UUID, now: datetime, by: UUID, note: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(q("alerts.acknowledge"), alert_id, clinic_id, now, by, note)
+) -> Alert | None:
+    """Acknowledge an open alert of the clinic; None when there is no such open alert."""
+    return await _acknowledge(conn, alert_id, clinic_id, now, by, note)
 
 
 async def alert_status(conn: Connection, alert_id: UUID, clinic_id: UUID) -> str | None:
-    status: str | None = await conn.fetchval(q("alerts.status_in_clinic"), alert_id, clinic_id)
-    return status
+    return await _alert_status(conn, alert_id, clinic_id)
 
 
 async def copy_export(
@@ -41,10 +49,8 @@ async def copy_export(
     )
 
 
-async def board(
-    conn: Connection, clinic_id: UUID, now: datetime, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(q("board.board"), clinic_id, now, limit)
+async def board(conn: Connection, clinic_id: UUID, now: datetime, limit: int) -> list[BoardRow]:
+    return await _board(conn, clinic_id, now, limit)
 
 
 async def patients_page(
@@ -59,9 +65,9 @@ async def patients_page(
     limit: int,
     offset: int,
     now: datetime,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        q("board.patients_page"),
+) -> list[PatientRow]:
+    return await _patients_page(
+        conn,
         clinic_id, name, condition, status, adherence_below, has_alert, sort, limit, offset, now,
     )  # fmt: skip
 
@@ -73,9 +79,14 @@ async def audit_trail(
     actor_id: UUID | None,
     before: int | None,
     limit: int,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(q("audit.search"), clinic_id, patient_id, actor_id, before, limit)
+) -> list[AuditEntry]:
+    return await _audit_search(conn, clinic_id, patient_id, actor_id, before, limit)
 
 
-async def staff_of_clinic(conn: Connection, clinic_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(q("audit.staff_of_clinic"), clinic_id)
+async def staff_of_clinic(conn: Connection, clinic_id: UUID) -> list[StaffMember]:
+    return await _staff_of_clinic(conn, clinic_id)
+
+
+async def watch_boards(conn: Connection, clinic_ids: list[UUID], seconds: float) -> None:
+    """Boards of these clinics are open in this process: have their changes notified."""
+    await _watch(conn, clinic_ids, seconds)

@@ -37,26 +37,22 @@ async def patient_bundle(
         )
     questionnaires = registry()
     resources = [
-        mapping.patient(
-            origin, person["id"], person["pseudonym"], person["display_name"], person["language"]
-        )
+        mapping.patient(origin, person.id, person.pseudonym, person.display_name, person.language)
     ]
     used: dict[tuple[str, int], Questionnaire] = {}
     responses: list[dict[str, Any]] = []
     for row in rows:
-        definition = questionnaires.get(row["questionnaire"], row["questionnaire_version"])
+        definition = questionnaires.get(row.questionnaire, row.questionnaire_version)
         if definition is None:
             continue  # a questionnaire file removed since; its answers stay in the database
         used[(definition.code, definition.version)] = definition
         responses.append(
             mapping.questionnaire_response(
-                origin, definition, row["id"], patient_id, row["answered_at"], row["answers"]
+                origin, definition, row.id, patient_id, row.answered_at, row.answers
             )
         )
         responses.extend(
-            mapping.observations(
-                definition, row["id"], patient_id, row["answered_at"], row["scores"]
-            )
+            mapping.observations(definition, row.id, patient_id, row.answered_at, row.scores)
         )
     resources += [
         mapping.questionnaire(origin, q, current=questionnaires.get(q.code) is q)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
+from server.db import Connection, Many, One
+from server.fhir.schemas import FhirCheckin, FhirPatient
 
-from server.db import Connection, q
-
-
-async def patient(conn: Connection, patient_id: UUID, clinic_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(q("fhir.patient"), patient_id, clinic_id)
+_patient = One("fhir.patient", FhirPatient)
+_checkins = Many("fhir.checkins", FhirCheckin)
 
 
-async def checkins(conn: Connection, patient_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(q("fhir.checkins"), patient_id)
+async def patient(conn: Connection, patient_id: UUID, clinic_id: UUID) -> FhirPatient | None:
+    return await _patient(conn, patient_id, clinic_id)
+
+
+async def checkins(conn: Connection, patient_id: UUID) -> list[FhirCheckin]:
+    return await _checkins(conn, patient_id)

@@ -106,3 +106,44 @@ class PatientDetail(msgspec.Struct, frozen=True):
     next_infusion: datetime | None
     latest_scores: dict[str, Any] | None
     latest_checkin_at: datetime | None
+
+
+class ProfileRow(msgspec.Struct, frozen=True):
+    patient_id: UUID
+    display_name: str
+    clinic_name: str
+    timezone: str
+    reminder_time: str
+    quiet_start: str | None
+    quiet_end: str | None
+    language: Language
+    reminders_paused_until: datetime | None
+    next_infusion: datetime | None
+
+
+class ScheduleSettings(msgspec.Struct, frozen=True):
+    """What planning and the due list need of a patient."""
+
+    id: UUID
+    language: Language
+    condition: Condition
+    planned_until: datetime | None
+    timezone: str
+
+
+class DetailRow(msgspec.Struct, frozen=True):
+    patient_id: UUID
+    display_name: str
+    condition: Condition
+    status: Status
+    timezone: str
+    reminder_time: str
+    language: Language
+    created_at: datetime
+    reminders_paused_until: datetime | None
+    quiet_start: str | None
+    quiet_end: str | None
+    windows_completed_30d: int
+    windows_missed_30d: int
+    last_infusion: datetime | None
+    next_infusion: datetime | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from msgspec import UNSET
 
@@ -15,7 +14,7 @@ from server.auth import store as auth_store
 from server.auth import throttle
 from server.auth.tokens import new_enrollment_code, new_token, normalize_code, sha256
 from server.checkins import store as checkin_store
-from server.db import Connection, Pool, to_struct
+from server.db import Connection, Pool
 from server.errors import BadRequest, Conflict, Invalid, NotFound, TooManyRequests, check_text
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store
@@ -25,9 +24,9 @@ from server.patients.schemas import (
     PatientCreated,
     PatientDetail,
     PatientPage,
-    PatientSummary,
     Profile,
     ProfilePatch,
+    ProfileRow,
     QuietHours,
 )
 from server.schedule import service as schedule
@@ -137,20 +136,21 @@ async def new_code(
     return created
 
 
-def _profile(row: asyncpg.Record) -> Profile:
-    quiet = (
-        QuietHours(row["quiet_start"], row["quiet_end"]) if row["quiet_start"] is not None else None
-    )
+def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
+    return QuietHours(start, end) if start is not None and end is not None else None
+
+
+def _profile(row: ProfileRow) -> Profile:
     return Profile(
-        patient_id=row["patient_id"],
-        display_name=row["display_name"],
-        clinic_name=row["clinic_name"],
-        timezone=row["timezone"],
-        reminder_time=row["reminder_time"],
-        quiet_hours=quiet,
-        language=row["language"],
-        reminders_paused_until=row["reminders_paused_until"],
-        next_infusion=row["next_infusion"],
+        patient_id=row.patient_id,
+        display_name=row.display_name,
+        clinic_name=row.clinic_name,
+        timezone=row.timezone,
+        reminder_time=row.reminder_time,
+        quiet_hours=_quiet_hours(row.quiet_start, row.quiet_end),
+        language=row.language,
+        reminders_paused_until=row.reminders_paused_until,
+        next_infusion=row.next_infusion,
     )
 
 
@@ -273,7 +273,7 @@ async def list_patients(
     before, before_id = decode_cursor(cursor)
     async with conn.transaction():
         rows = await store.list_for_clinic(conn, clinic_id, before, before_id, limit + 1)
-        items = [to_struct(row, PatientSummary) for row in rows[:limit]]
+        items = rows[:limit]
         await audit.by_coordinator(
             conn,
             coordinator_id,
@@ -304,15 +304,25 @@ async def patient_detail(
             now,
             patient_id=patient_id,
         )
-    completed, missed = row["windows_completed_30d"], row["windows_missed_30d"]
-    fields = {k: row[k] for k in row.keys() if k not in ("quiet_start", "quiet_end")}  # noqa: SIM118 - asyncpg.Record is not a Mapping
-    quiet = row["quiet_start"]
+    completed, missed = row.windows_completed_30d, row.windows_missed_30d
     return PatientDetail(
-        **fields,
-        quiet_hours=QuietHours(quiet, row["quiet_end"]) if quiet is not None else None,
+        patient_id=row.patient_id,
+        display_name=row.display_name,
+        condition=row.condition,
+        status=row.status,
+        timezone=row.timezone,
+        reminder_time=row.reminder_time,
+        language=row.language,
+        created_at=row.created_at,
+        reminders_paused_until=row.reminders_paused_until,
+        quiet_hours=_quiet_hours(row.quiet_start, row.quiet_end),
+        windows_completed_30d=completed,
+        windows_missed_30d=missed,
         adherence_30d=round(completed / (completed + missed), 3) if completed + missed else None,
-        latest_scores=latest["scores"] if latest else None,
-        latest_checkin_at=latest["answered_at"] if latest else None,
+        last_infusion=row.last_infusion,
+        next_infusion=row.next_infusion,
+        latest_scores=latest.scores if latest else None,
+        latest_checkin_at=latest.answered_at if latest else None,
     )
 
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import datetime, time
 from uuid import UUID
 
-import asyncpg
+from server.db import Connection, Exec, Many, One, Scalar
+from server.patients.schemas import DetailRow, PatientSummary, ProfileRow, ScheduleSettings
 
-from server.db import Connection, q
+_insert = Scalar("patients.insert", UUID)
+_insert_code = Exec("patients.insert_code")
+_revoke_codes = Exec("patients.revoke_codes")
+_redeem_code = Scalar("patients.redeem_code", UUID)
+_activate = Exec("patients.activate")
+_profile = One("patients.profile", ProfileRow)
+_update_profile = Exec("patients.update_profile")
+_schedule_settings = One("patients.schedule_settings", ScheduleSettings)
+_list_for_clinic = Many("patients.list_for_clinic", PatientSummary)
+_detail_for_clinic = One("patients.detail_for_clinic", DetailRow)
+_exists_in_clinic = Scalar("patients.exists_in_clinic", bool)
+_discharge = Scalar("patients.discharge", UUID)
 
 
 async def insert_patient(
@@ -19,10 +31,9 @@ async def insert_patient(
     language: str,
     reminder_time: time,
 ) -> UUID:
-    patient_id: UUID = await conn.fetchval(
-        q("patients.insert"), clinic_id, display_name, timezone, condition, language, reminder_time
+    return await _insert.required(
+        conn, clinic_id, display_name, timezone, condition, language, reminder_time
     )
-    return patient_id
 
 
 async def insert_code(
@@ -33,26 +44,24 @@ async def insert_code(
     now: datetime,
     expires_at: datetime,
 ) -> None:
-    await conn.execute(
-        q("patients.insert_code"), patient_id, code_hash, created_by, now, expires_at
-    )
+    await _insert_code(conn, patient_id, code_hash, created_by, now, expires_at)
 
 
 async def revoke_codes(conn: Connection, patient_id: UUID, now: datetime) -> None:
-    await conn.execute(q("patients.revoke_codes"), patient_id, now)
+    await _revoke_codes(conn, patient_id, now)
 
 
 async def redeem_code(conn: Connection, code_hash: bytes, now: datetime) -> UUID | None:
-    patient_id: UUID | None = await conn.fetchval(q("patients.redeem_code"), code_hash, now)
-    return patient_id
+    """The patient of a code still valid, used up by this call; None otherwise."""
+    return await _redeem_code(conn, code_hash, now)
 
 
 async def activate(conn: Connection, patient_id: UUID) -> None:
-    await conn.execute(q("patients.activate"), patient_id)
+    await _activate(conn, patient_id)
 
 
-async def profile(conn: Connection, patient_id: UUID, now: datetime) -> asyncpg.Record | None:
-    return await conn.fetchrow(q("patients.profile"), patient_id, now)
+async def profile(conn: Connection, patient_id: UUID, now: datetime) -> ProfileRow | None:
+    return await _profile(conn, patient_id, now)
 
 
 async def update_profile(
@@ -68,8 +77,8 @@ async def update_profile(
     set_pause: bool,
     paused_until: datetime | None,
 ) -> None:
-    await conn.execute(
-        q("patients.update_profile"),
+    await _update_profile(
+        conn,
         patient_id,
         timezone,
         reminder_time,
@@ -84,25 +93,24 @@ async def update_profile(
 
 async def list_for_clinic(
     conn: Connection, clinic_id: UUID, before: datetime | None, before_id: UUID | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(q("patients.list_for_clinic"), clinic_id, before, before_id, limit)
+) -> list[PatientSummary]:
+    return await _list_for_clinic(conn, clinic_id, before, before_id, limit)
 
 
 async def detail_for_clinic(
     conn: Connection, patient_id: UUID, clinic_id: UUID, now: datetime
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(q("patients.detail_for_clinic"), patient_id, clinic_id, now)
+) -> DetailRow | None:
+    return await _detail_for_clinic(conn, patient_id, clinic_id, now)
 
 
 async def exists_in_clinic(conn: Connection, patient_id: UUID, clinic_id: UUID) -> bool:
-    found: bool = await conn.fetchval(q("patients.exists_in_clinic"), patient_id, clinic_id)
-    return found
+    return await _exists_in_clinic.required(conn, patient_id, clinic_id)
 
 
-async def schedule_settings(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(q("patients.schedule_settings"), patient_id)
+async def schedule_settings(conn: Connection, patient_id: UUID) -> ScheduleSettings | None:
+    return await _schedule_settings(conn, patient_id)
 
 
 async def discharge(conn: Connection, patient_id: UUID, clinic_id: UUID) -> bool:
-    changed = await conn.fetchval(q("patients.discharge"), patient_id, clinic_id)
-    return changed is not None
+    """Discharge a patient not yet discharged; False when there was none to discharge."""
+    return await _discharge(conn, patient_id, clinic_id) is not None

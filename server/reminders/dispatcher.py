@@ -20,18 +20,20 @@ import os
 import random
 import socket
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from server.db import Pool, to_struct
+from server import db
+from server.db import Pool
+from server.observability import metrics
 from server.reminders import store
-from server.reminders.schemas import PushPayload
+from server.reminders.schemas import Claimed, PushPayload, Settlement, Subscription
 from server.reminders.sender import Outcome, PushSender
 from server.schedule import service as schedule
-from server.schedule.plan import QuietHours, after_quiet_hours, in_quiet_hours
+from server.schedule.plan import after_quiet_hours, in_quiet_hours
 from server.schedule.windows import zone
 from server.settings import Settings
 
@@ -72,46 +74,10 @@ WORDING = {
 }
 
 
-class Claimed(msgspec.Struct, frozen=True):
-    """A reminder this process holds, with what decides whether and when it goes."""
-
-    id: UUID
-    patient_id: UUID
-    due_id: UUID | None
-    kind: str
-    expires_at: datetime
-    attempts: int
-    patient_status: str
-    reminders_paused_until: datetime | None
-    language: str
-    timezone: str
-    quiet_start: time | None
-    quiet_end: time | None
-    window_status: str | None
-
-    @property
-    def quiet(self) -> QuietHours | None:
-        if self.quiet_start is None or self.quiet_end is None:
-            return None
-        return QuietHours(self.quiet_start, self.quiet_end)
-
-
-class Subscription(msgspec.Struct, frozen=True):
-    id: UUID
-    patient_id: UUID
-    endpoint: str
-    p256dh: str
-    auth: str
-
-
 class Tried(msgspec.Struct, frozen=True):
     subscription: Subscription
     at: datetime
     outcome: Outcome
-
-
-# (reminder id, status, next attempt, sent at, reason) as store.finish writes them.
-Settled = tuple[UUID, str, datetime | None, datetime | None, str | None]
 
 
 def payload_for(reminder: Claimed) -> PushPayload:
@@ -166,6 +132,7 @@ class Dispatcher:
             while not self._stopping:
                 try:
                     claimed = await self.work()
+                    metrics.DISPATCHER_LAST_PASS.set_to_current_time()
                     if self._stopping:
                         break
                     await self._sleep_until_due(busy=claimed == 0)
@@ -237,39 +204,27 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    def _on_notify(self, payload: str) -> None:
         if payload == "replan":  # a clinic's protocol changed: redo its plans now
             self._housekeeping_at = None
             self._wake.set()
             return
         try:
-            due = float(str(payload))
+            due = float(payload)
         except ValueError:
             due = 0.0
         if due < self._wake_at:
             self._wake.set()
 
     async def _listen(self, dsn: str) -> None:
-        while True:
-            conn: asyncpg.Connection[asyncpg.Record] | None = None
-            try:
-                conn = await asyncpg.connect(dsn, timeout=10)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, event=lost: event.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self._wake.set()  # anything queued while we were not listening
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=20)
-                    if not lost.is_set():
-                        await conn.fetchval("select 1", timeout=5)
-            except DB_ERRORS as exc:
-                log.warning("dispatcher: cannot listen (%s)", type(exc).__name__)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-            await asyncio.sleep(1.0)
+        await db.listen_forever(
+            dsn,
+            CHANNEL,
+            self._on_notify,
+            on_listening=self._wake.set,  # anything queued while we were not listening
+            on_lost=lambda: None,
+            what="dispatcher",
+        )
 
     # --- one batch -------------------------------------------------------------------------
 
@@ -279,32 +234,31 @@ class Dispatcher:
         # A send must be able to finish before the lease runs out, or another process may
         # claim and send the reminder too.
         last_start = lease_until - timedelta(seconds=self.settings.push_timeout_seconds)
-        settled: list[Settled] = []
+        settled: list[Settlement] = []
         sendable: list[Claimed] = []
         subscriptions: dict[UUID, list[Subscription]] = {}
         async with self.pool.acquire() as conn:
-            rows = await store.claim(
+            claimed = await store.claim(
                 conn, now, self.settings.push_batch_size, lease_until, self.worker
             )
-            if not rows:
+            if not claimed:
                 return 0
-            for reminder in (to_struct(row, Claimed) for row in rows):
-                verdict = self._verdict(reminder, now)
-                if verdict is None:
+            for reminder in claimed:
+                without_sending = verdict(reminder, now)
+                if without_sending is None:
                     sendable.append(reminder)
                 else:
-                    settled.append(verdict)
+                    settled.append(without_sending)
             if sendable:
                 patients = list({r.patient_id for r in sendable})
-                for row in await store.subscriptions_of(conn, patients):
-                    sub = to_struct(row, Subscription)
+                for sub in await store.subscriptions_of(conn, patients):
                     subscriptions.setdefault(sub.patient_id, []).append(sub)
 
         jobs = []
         for reminder in sendable:
             subs = subscriptions.get(reminder.patient_id, [])
             if not subs:
-                settled.append((reminder.id, "failed", None, None, "no_subscription"))
+                settled.append(Settlement(reminder.id, "failed", reason="no_subscription"))
                 continue
             data = msgspec.json.encode(payload_for(reminder))
             ttl = min(MAX_TTL, max(0, int((reminder.expires_at - now).total_seconds())))
@@ -329,38 +283,18 @@ class Dispatcher:
                     gone.append((t.subscription.id, t.subscription.endpoint))
                 elif t.outcome.accepted:
                     worked.append(t.subscription.id)
-            settled.append(self._settle(reminder, [t.outcome for t in tried], done_at))
+            settled.append(
+                settle(reminder, [t.outcome for t in tried], done_at, self.settings, self.rng)
+            )
 
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record_attempts(conn, attempts)
             await store.drop_subscriptions(conn, gone)
             await store.subscriptions_worked(conn, worked, done_at)
             await store.finish(conn, self.worker, settled)
-        return len(rows)
-
-    def _verdict(self, reminder: Claimed, now: datetime) -> Settled | None:
-        """How a claimed reminder is settled without sending, or None to send it now."""
-        rid = reminder.id
-        if reminder.patient_status != "active":
-            return (rid, "cancelled", None, None, "patient_not_active")
-        paused = reminder.reminders_paused_until
-        if paused is not None and paused > now:
-            return (rid, "cancelled", None, None, "paused")
-        if reminder.window_status == "completed":
-            return (rid, "cancelled", None, None, "answered")
-        if reminder.window_status == "cancelled":
-            return (rid, "cancelled", None, None, "window_cancelled")
-        if reminder.window_status == "missed" or reminder.expires_at <= now:
-            return (rid, "expired", None, None, "window_closed")
-        quiet = reminder.quiet
-        tz = zone(reminder.timezone)
-        if quiet is not None and in_quiet_hours(now, quiet, tz):
-            # Due again (a retry, a lease that ran out) while the patient sleeps: wait.
-            after = after_quiet_hours(now, quiet, tz)
-            if after >= reminder.expires_at:
-                return (rid, "expired", None, None, "quiet_hours")
-            return (rid, "pending", after, None, "quiet_hours")
-        return None
+        for settlement in settled:
+            metrics.REMINDERS.labels(settlement.status, self.sender.channel).inc()
+        return len(claimed)
 
     async def _send(self, sub: Subscription, data: bytes, ttl: int, last_start: datetime) -> Tried:
         async with self._semaphore:
@@ -371,32 +305,70 @@ class Dispatcher:
                 sub.endpoint, sub.p256dh, sub.auth, data, ttl=ttl, topic=TOPIC,
                 now=at.timestamp(),
             )  # fmt: skip
+        metrics.REMINDER_SEND.labels(self.sender.channel, outcome.result).observe(
+            outcome.duration_ms / 1000
+        )
         return Tried(sub, at, outcome)
 
-    def _settle(self, reminder: Claimed, outcomes: list[Outcome], now: datetime) -> Settled:
-        rid = reminder.id
-        if any(o.accepted for o in outcomes):
-            return (rid, "sent", None, now, None)
-        if all(o.gone for o in outcomes):
-            return (rid, "failed", None, None, "subscription_gone")
-        retry = [o for o in outcomes if o.retryable]
-        tried = [o for o in outcomes if o.error != "not_sent"]
-        last = describe(tried[-1]) if tried else "not sent before the lease ended"
-        if not retry:
-            refused = next(o for o in outcomes if not o.gone)
-            return (rid, "failed", None, None, f"refused: {describe(refused)}")
-        if tried and reminder.attempts >= self.settings.push_max_attempts:
-            return (rid, "failed", None, None, f"gave up after {reminder.attempts}: {last}")
-        doublings = min(max(reminder.attempts - 1, 0), 30)
-        base = self.settings.push_retry_base_seconds * 2**doublings
-        delay = min(MAX_BACKOFF.total_seconds(), base) * self.rng.uniform(0.5, 1.0)
-        if not tried:
-            delay = NOT_SENT_RETRY  # nothing went out: claim it again soon
-        asked = max((o.retry_after or 0.0) for o in retry)
-        next_at = now + timedelta(seconds=max(delay, asked))
-        quiet = reminder.quiet
-        if quiet is not None:
-            next_at = after_quiet_hours(next_at, quiet, zone(reminder.timezone))
-        if next_at >= reminder.expires_at:
-            return (rid, "expired", None, None, f"window_closed: {last}")
-        return (rid, "pending", next_at, None, last)
+
+def verdict(reminder: Claimed, now: datetime) -> Settlement | None:
+    """How a claimed reminder is settled without sending, or None to send it now."""
+    rid = reminder.id
+    if reminder.patient_status != "active":
+        return Settlement(rid, "cancelled", reason="patient_not_active")
+    paused = reminder.reminders_paused_until
+    if paused is not None and paused > now:
+        return Settlement(rid, "cancelled", reason="paused")
+    if reminder.window_status == "completed":
+        return Settlement(rid, "cancelled", reason="answered")
+    if reminder.window_status == "cancelled":
+        return Settlement(rid, "cancelled", reason="window_cancelled")
+    if reminder.window_status == "missed" or reminder.expires_at <= now:
+        return Settlement(rid, "expired", reason="window_closed")
+    quiet = reminder.quiet
+    tz = zone(reminder.timezone)
+    if quiet is not None and in_quiet_hours(now, quiet, tz):
+        # Due again (a retry, a lease that ran out) while the patient sleeps: wait.
+        after = after_quiet_hours(now, quiet, tz)
+        if after >= reminder.expires_at:
+            return Settlement(rid, "expired", reason="quiet_hours")
+        return Settlement(rid, "pending", next_attempt_at=after, reason="quiet_hours")
+    return None
+
+
+def settle(
+    reminder: Claimed,
+    outcomes: list[Outcome],
+    now: datetime,
+    settings: Settings,
+    rng: random.Random,
+) -> Settlement:
+    """What becomes of a reminder after its sends: sent if any push service took it, failed
+    when every subscription is gone or refused it, else tried again later with backoff (and
+    Retry-After), never after its window closes nor during the patient's quiet hours."""
+    rid = reminder.id
+    if any(o.accepted for o in outcomes):
+        return Settlement(rid, "sent", sent_at=now)
+    if all(o.gone for o in outcomes):
+        return Settlement(rid, "failed", reason="subscription_gone")
+    retry = [o for o in outcomes if o.retryable]
+    tried = [o for o in outcomes if o.error != "not_sent"]
+    last = describe(tried[-1]) if tried else "not sent before the lease ended"
+    if not retry:
+        refused = next(o for o in outcomes if not o.gone)
+        return Settlement(rid, "failed", reason=f"refused: {describe(refused)}")
+    if tried and reminder.attempts >= settings.push_max_attempts:
+        return Settlement(rid, "failed", reason=f"gave up after {reminder.attempts}: {last}")
+    doublings = min(max(reminder.attempts - 1, 0), 30)
+    base = settings.push_retry_base_seconds * 2**doublings
+    delay = min(MAX_BACKOFF.total_seconds(), base) * rng.uniform(0.5, 1.0)
+    if not tried:
+        delay = NOT_SENT_RETRY  # nothing went out: claim it again soon
+    asked = max((o.retry_after or 0.0) for o in retry)
+    next_at = now + timedelta(seconds=max(delay, asked))
+    quiet = reminder.quiet
+    if quiet is not None:
+        next_at = after_quiet_hours(next_at, quiet, zone(reminder.timezone))
+    if next_at >= reminder.expires_at:
+        return Settlement(rid, "expired", reason=f"window_closed: {last}")
+    return Settlement(rid, "pending", next_attempt_at=next_at, reason=last)

@@ -43,6 +43,15 @@ class Outcome(msgspec.Struct, frozen=True):
         return self.status_code in (404, 410) or self.error == "invalid_subscription"
 
     @property
+    def result(self) -> str:
+        """What the send came to, in a word (a label of the send metrics)."""
+        if self.accepted:
+            return "accepted"
+        if self.gone:
+            return "gone"
+        return "retry" if self.retryable else "refused"
+
+    @property
     def retryable(self) -> bool:
         """Worth another try later: the service is busy or down, or the network failed."""
         if self.status_code is None:
@@ -73,6 +82,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 class PushSender:
+    channel = "web_push"
+
     def __init__(self, signer: VapidSigner, timeout: float, connections: int) -> None:
         self.signer = signer
         self.timeout = aiohttp.ClientTimeout(total=timeout)

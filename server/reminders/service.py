@@ -11,7 +11,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server import audit
-from server.db import Connection, to_struct
+from server.db import Connection
 from server.errors import Conflict, Invalid, NotFound
 from server.pagination import decode_cursor, encode_cursor
 from server.patients import store as patient_store
@@ -109,27 +109,27 @@ async def nudge(
         target = await store.nudge_target(conn, patient_id, now, clinic_id)
         if target is None:
             raise NotFound("no such patient")
-        if target["status"] != "active":
+        if target.status != "active":
             raise Conflict("the patient has not enrolled a phone yet, or was discharged")
-        paused = target["reminders_paused_until"]
+        paused = target.reminders_paused_until
         if paused is not None and paused > now:
             raise Conflict(f"the patient paused reminders until {paused.isoformat()}")
-        if not target["subscribed"]:
+        if not target.subscribed:
             raise Conflict("the patient has not allowed notifications on any phone")
         quiet = None
-        if target["quiet_start"] is not None:
-            quiet = QuietHours(target["quiet_start"], target["quiet_end"])
-        send_at = after_quiet_hours(now, quiet, zone(target["timezone"]))
-        expires_at = target["closes_at"] or send_at + NUDGE_LIFETIME
+        if target.quiet_start is not None and target.quiet_end is not None:
+            quiet = QuietHours(target.quiet_start, target.quiet_end)
+        send_at = after_quiet_hours(now, quiet, zone(target.timezone))
+        expires_at = target.closes_at or send_at + NUDGE_LIFETIME
         if send_at >= expires_at:
             raise Conflict(
                 "the patient's quiet hours last until their open check-in closes; "
                 "no reminder can reach them in time"
             )
-        row = await store.insert_manual(
-            conn, patient_id, target["due_id"], send_at, expires_at, coordinator_id
+        queued = await store.insert_manual(
+            conn, patient_id, target.due_id, send_at, expires_at, coordinator_id
         )
-        if row is None:
+        if queued is None:
             raise Conflict("a reminder for this patient is already waiting to be sent")
         await audit.by_coordinator(
             conn,
@@ -138,9 +138,9 @@ async def nudge(
             "reminder.nudge",
             now,
             patient_id=patient_id,
-            detail={"reminder_id": str(row["id"])},
+            detail={"reminder_id": str(queued.id)},
         )
-    return to_struct(row, ReminderOut)
+    return queued
 
 
 async def windows(
@@ -159,29 +159,29 @@ async def windows(
             raise NotFound("no such patient")
         rows = await store.windows_for_patient(conn, patient_id, now, before, before_id, limit + 1)
         page = rows[:limit]
-        oldest = page[-1]["opens_at"] if page else now - timedelta(days=1)
+        oldest = page[-1].opens_at if page else now - timedelta(days=1)
         reminders = await store.reminders_for_windows(
-            conn, patient_id, [row["id"] for row in page], oldest
+            conn, patient_id, [row.id for row in page], oldest
         )
         await audit.by_coordinator(
             conn, coordinator_id, clinic_id, "patient.windows.read", now, patient_id=patient_id
         )
     by_window: dict[UUID | None, list[ReminderOut]] = {}
     for reminder in reminders:
-        by_window.setdefault(reminder["due_id"], []).append(to_struct(reminder, ReminderOut))
+        by_window.setdefault(reminder.due_id, []).append(reminder.out())
     items = [
         WindowOut(
-            id=row["id"],
-            questionnaire=row["questionnaire"],
-            local_date=row["local_date"],
-            opens_at=row["opens_at"],
-            closes_at=row["closes_at"],
-            status=row["status"],
-            completed_at=row["completed_at"],
-            session_id=row["session_id"],
-            reminders=by_window.get(row["id"], []),
+            id=row.id,
+            questionnaire=row.questionnaire,
+            local_date=row.local_date,
+            opens_at=row.opens_at,
+            closes_at=row.closes_at,
+            status=row.status,
+            completed_at=row.completed_at,
+            session_id=row.session_id,
+            reminders=by_window.get(row.id, []),
         )
         for row in page
     ]
-    next_cursor = encode_cursor(page[-1]["opens_at"], page[-1]["id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].opens_at, page[-1].id) if len(rows) > limit else None
     return WindowPage(items, next_cursor, by_window.get(None, []))

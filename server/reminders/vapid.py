@@ -11,7 +11,8 @@ import base64
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
-from server.db import Connection, q
+from server.db import Connection
+from server.reminders import store
 from server.settings import Settings, SettingsError
 
 # Push services accept a VAPID JWT for at most 24 h; we sign for 12 h and sign again when
@@ -55,15 +56,13 @@ async def load_or_create(conn: Connection, settings: Settings) -> Vapid02:
     """
     if settings.vapid_private_key:
         return parse_private_key(settings.vapid_private_key)
-    pem: str | None = await conn.fetchval(q("reminders.vapid_key"))
+    pem = await store.vapid_key(conn)
     if pem is None:
         fresh = Vapid02()
         fresh.generate_keys()
-        await conn.execute(
-            q("reminders.insert_vapid_key"), fresh.private_pem().decode(), public_key(fresh)
-        )
-        pem = await conn.fetchval(q("reminders.vapid_key"))
-        assert pem is not None
+        await store.insert_vapid_key(conn, fresh.private_pem().decode(), public_key(fresh))
+        pem = await store.vapid_key(conn)
+        assert pem is not None  # ours, or the one another process stored first
     return _from_text(pem)
 
 

@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 
 from server.deps import staff_request
 from server.errors import errors_documented
-from server.schedule import sessions
+from server.schedule import infusions
 from server.schedule.schemas import Infusion, InfusionChange, InfusionList, NewInfusion
 from server.web import AnyRequest
 
@@ -21,7 +21,7 @@ class InfusionController(Controller):
     @get("/", summary="The patient's infusion sessions, in time order")
     async def list_infusions(self, request: AnyRequest, patient_id: UUID) -> InfusionList:
         async with staff_request(request) as staff:
-            return await sessions.list_sessions(
+            return await infusions.list_sessions(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 
@@ -35,7 +35,7 @@ class InfusionController(Controller):
         self, request: AnyRequest, patient_id: UUID, data: NewInfusion
     ) -> Infusion:
         async with staff_request(request) as staff:
-            return await sessions.schedule_session(
+            return await infusions.schedule_session(
                 staff.conn,
                 staff.who.clinic_id,
                 staff.who.coordinator_id,
@@ -53,7 +53,7 @@ class InfusionController(Controller):
         self, request: AnyRequest, patient_id: UUID, session_id: UUID, data: InfusionChange
     ) -> Infusion:
         async with staff_request(request) as staff:
-            return await sessions.change_session(
+            return await infusions.change_session(
                 staff.conn,
                 staff.who.clinic_id,
                 staff.who.coordinator_id,

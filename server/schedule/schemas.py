@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -46,3 +46,39 @@ class AfterInfusion(msgspec.Struct, frozen=True):
     scheduled_at: datetime
     checkins: int
     side_effects: list[SideEffect]
+
+
+class PlanInputs(msgspec.Struct, frozen=True):
+    """A patient's settings and their clinic's protocol, as planning needs them."""
+
+    id: UUID
+    status: str
+    timezone: str
+    reminder_time: time
+    quiet_start: time | None
+    quiet_end: time | None
+    daily_window_minutes: int
+    post_infusion_days: int
+    weekly_weekday: int
+    weekly_window_minutes: int
+    nudge_after_minutes: int
+
+
+class OpenWindow(msgspec.Struct, frozen=True):
+    id: UUID
+    questionnaire: str
+    opens_at: datetime
+    closes_at: datetime
+
+
+class PatientRef(msgspec.Struct, frozen=True):
+    id: UUID
+
+
+class PostInfusionAnswers(msgspec.Struct, frozen=True):
+    """A completed session, and one post-infusion check-in filed under it (or none)."""
+
+    session_id: UUID
+    scheduled_at: datetime
+    answered_at: datetime | None
+    answers: dict[str, Any] | None

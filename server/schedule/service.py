@@ -10,7 +10,6 @@ import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from server.db import Connection, Pool
@@ -24,6 +23,7 @@ from server.schedule.plan import (
     plan_reminders,
     plan_windows,
 )
+from server.schedule.schemas import OpenWindow, PlanInputs
 from server.schedule.windows import local_date, zone
 
 # Plans are extended a day before they would run short, so the horizon never shrinks
@@ -31,20 +31,20 @@ from server.schedule.windows import local_date, zone
 EXTEND_BEFORE = HORIZON - timedelta(days=1)
 
 
-def _schedule(row: asyncpg.Record) -> PatientSchedule:
+def _schedule(row: PlanInputs) -> PatientSchedule:
     quiet = None
-    if row["quiet_start"] is not None and row["quiet_end"] is not None:
-        quiet = QuietHours(row["quiet_start"], row["quiet_end"])
-    return PatientSchedule(zone(row["timezone"]), row["reminder_time"], quiet)
+    if row.quiet_start is not None and row.quiet_end is not None:
+        quiet = QuietHours(row.quiet_start, row.quiet_end)
+    return PatientSchedule(zone(row.timezone), row.reminder_time, quiet)
 
 
-def _protocol(row: asyncpg.Record) -> Protocol:
+def _protocol(row: PlanInputs) -> Protocol:
     return Protocol(
-        daily_window=timedelta(minutes=row["daily_window_minutes"]),
-        post_infusion_days=row["post_infusion_days"],
-        weekly_weekday=row["weekly_weekday"],
-        weekly_window=timedelta(minutes=row["weekly_window_minutes"]),
-        nudge_after=timedelta(minutes=row["nudge_after_minutes"]),
+        daily_window=timedelta(minutes=row.daily_window_minutes),
+        post_infusion_days=row.post_infusion_days,
+        weekly_weekday=row.weekly_weekday,
+        weekly_window=timedelta(minutes=row.weekly_window_minutes),
+        nudge_after=timedelta(minutes=row.nudge_after_minutes),
     )
 
 
@@ -57,8 +57,8 @@ async def replan(conn: Connection, patient_id: UUID, now: datetime) -> None:
         row = await store.plan_inputs(conn, patient_id)
         if row is None:
             return
-        if row["status"] != "active":
-            if row["status"] == "discharged":
+        if row.status != "active":
+            if row.status == "discharged":
                 await store.withdraw(conn, patient_id, now)
             return
         patient = _schedule(row)
@@ -109,7 +109,7 @@ async def ensure_planned(
         await replan(conn, patient_id, now)
 
 
-async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[asyncpg.Record]:
+async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[OpenWindow]:
     return await store.open_windows(conn, patient_id, now)
 
 

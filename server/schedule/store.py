@@ -5,40 +5,67 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-import asyncpg
-
-from server.db import Connection, q, to_struct
+from server.db import Connection, Exec, Many, One, Scalar
 from server.schedule.plan import ExistingWindow, PlannedWindow, Session
+from server.schedule.schemas import (
+    Infusion,
+    OpenWindow,
+    PatientRef,
+    PlanInputs,
+    PostInfusionAnswers,
+)
+
+_plan_inputs = One("schedule.plan_inputs", PlanInputs)
+_sessions_since = Many("schedule.sessions_since", Session)
+_windows_from = Many("schedule.windows_from", ExistingWindow)
+_delete_windows = Exec("schedule.delete_windows")
+_cancel_windows = Exec("schedule.cancel_windows")
+_reopen_windows = Exec("schedule.reopen_windows")
+_insert_windows = Many("schedule.insert_windows", ExistingWindow)
+_upsert_reminders = Exec("schedule.upsert_reminders")
+_cancel_unplanned_reminders = Exec("schedule.cancel_unplanned_reminders")
+_set_planned_until = Exec("schedule.set_planned_until")
+_stale_plans = Many("schedule.stale_plans", PatientRef)
+_lock_if_stale = One("schedule.lock_if_stale", PatientRef)
+_open_windows = Many("schedule.open_windows", OpenWindow)
+_next_opening = Scalar("schedule.next_opening", datetime)
+_mark_missed = Scalar("schedule.mark_missed", int)
+_next_close = Scalar("schedule.next_close", datetime)
+_withdraw_reminders = Exec("schedule.withdraw_reminders")
+_withdraw_windows = Exec("schedule.withdraw_windows")
+_list_infusions = Many("infusions.list", Infusion)
+_insert_infusion = One("infusions.insert", Infusion)
+_infusion_for_update = One("infusions.get_for_update", Infusion)
+_update_infusion = One("infusions.update", Infusion)
+_patient_status = Scalar("infusions.patient_status", str)
+_post_infusion_answers = Many("infusions.side_effects", PostInfusionAnswers)
 
 
-async def plan_inputs(conn: Connection, patient_id: UUID) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(q("schedule.plan_inputs"), patient_id)
-    return row
+async def plan_inputs(conn: Connection, patient_id: UUID) -> PlanInputs | None:
+    return await _plan_inputs(conn, patient_id)
 
 
 async def sessions_since(conn: Connection, patient_id: UUID, since: datetime) -> list[Session]:
-    rows = await conn.fetch(q("schedule.sessions_since"), patient_id, since)
-    return [to_struct(row, Session) for row in rows]
+    return await _sessions_since(conn, patient_id, since)
 
 
 async def windows_from(conn: Connection, patient_id: UUID, day: date) -> list[ExistingWindow]:
-    rows = await conn.fetch(q("schedule.windows_from"), patient_id, day)
-    return [to_struct(row, ExistingWindow) for row in rows]
+    return await _windows_from(conn, patient_id, day)
 
 
 async def delete_windows(conn: Connection, patient_id: UUID, ids: list[UUID]) -> None:
     if ids:
-        await conn.execute(q("schedule.delete_windows"), patient_id, ids)
+        await _delete_windows(conn, patient_id, ids)
 
 
 async def cancel_windows(conn: Connection, patient_id: UUID, ids: list[UUID]) -> None:
     if ids:
-        await conn.execute(q("schedule.cancel_windows"), patient_id, ids)
+        await _cancel_windows(conn, patient_id, ids)
 
 
 async def reopen_windows(conn: Connection, patient_id: UUID, ids: list[UUID]) -> None:
     if ids:
-        await conn.execute(q("schedule.reopen_windows"), patient_id, ids)
+        await _reopen_windows(conn, patient_id, ids)
 
 
 async def insert_windows(
@@ -46,8 +73,8 @@ async def insert_windows(
 ) -> list[ExistingWindow]:
     if not windows:
         return []
-    rows = await conn.fetch(
-        q("schedule.insert_windows"),
+    return await _insert_windows(
+        conn,
         patient_id,
         [w.questionnaire.value for w in windows],
         [w.local_date for w in windows],
@@ -55,7 +82,6 @@ async def insert_windows(
         [w.closes_at for w in windows],
         [w.session_id for w in windows],
     )
-    return [to_struct(row, ExistingWindow) for row in rows]
 
 
 async def upsert_reminders(
@@ -70,96 +96,80 @@ async def upsert_reminders(
         due_ids, kinds, send_at, expires_at = (
             list(column) for column in zip(*planned, strict=True)
         )
-        await conn.execute(
-            q("schedule.upsert_reminders"), patient_id, due_ids, kinds, send_at, expires_at, now
-        )
+        await _upsert_reminders(conn, patient_id, due_ids, kinds, send_at, expires_at, now)
     if window_ids:
-        await conn.execute(
-            q("schedule.cancel_unplanned_reminders"),
-            patient_id,
-            window_ids,
-            [p[0] for p in planned],
-            [p[1] for p in planned],
+        await _cancel_unplanned_reminders(
+            conn, patient_id, window_ids, [p[0] for p in planned], [p[1] for p in planned]
         )
 
 
 async def set_planned_until(conn: Connection, patient_id: UUID, until: datetime) -> None:
-    await conn.execute(q("schedule.set_planned_until"), patient_id, until)
+    await _set_planned_until(conn, patient_id, until)
 
 
 async def stale_plans(conn: Connection, before: datetime, limit: int) -> list[UUID]:
-    rows = await conn.fetch(q("schedule.stale_plans"), before, limit)
-    return [row["id"] for row in rows]
+    return [row.id for row in await _stale_plans(conn, before, limit)]
 
 
 async def lock_if_stale(conn: Connection, patient_id: UUID, before: datetime) -> bool:
-    return await conn.fetchval(q("schedule.lock_if_stale"), patient_id, before) is not None
+    return await _lock_if_stale(conn, patient_id, before) is not None
 
 
-async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[asyncpg.Record]:
-    return await conn.fetch(q("schedule.open_windows"), patient_id, now)
+async def open_windows(conn: Connection, patient_id: UUID, now: datetime) -> list[OpenWindow]:
+    return await _open_windows(conn, patient_id, now)
 
 
 async def next_opening(conn: Connection, patient_id: UUID, now: datetime) -> datetime | None:
-    at: datetime | None = await conn.fetchval(q("schedule.next_opening"), patient_id, now)
-    return at
+    return await _next_opening(conn, patient_id, now)
 
 
 async def mark_missed(conn: Connection, now: datetime, limit: int) -> int:
-    count: int = await conn.fetchval(q("schedule.mark_missed"), now, limit)
-    return count
+    return await _mark_missed.required(conn, now, limit)
 
 
 async def next_close(conn: Connection) -> datetime | None:
-    at: datetime | None = await conn.fetchval(q("schedule.next_close"))
-    return at
+    return await _next_close(conn)
 
 
 async def withdraw(conn: Connection, patient_id: UUID, now: datetime) -> None:
-    await conn.execute(q("schedule.withdraw_reminders"), patient_id)
-    await conn.execute(q("schedule.withdraw_windows"), patient_id, now)
+    await _withdraw_reminders(conn, patient_id)
+    await _withdraw_windows(conn, patient_id, now)
 
 
-async def sessions_of(conn: Connection, patient_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(q("infusions.list"), patient_id)
+async def infusions_of(conn: Connection, patient_id: UUID) -> list[Infusion]:
+    return await _list_infusions(conn, patient_id)
 
 
-async def insert_session(
+async def insert_infusion(
     conn: Connection, patient_id: UUID, scheduled_at: datetime, created_by: UUID, now: datetime
-) -> asyncpg.Record:
-    row = await conn.fetchrow(q("infusions.insert"), patient_id, scheduled_at, created_by, now)
-    assert row is not None
+) -> Infusion:
+    row = await _insert_infusion(conn, patient_id, scheduled_at, created_by, now)
+    assert row is not None  # an insert returns its row
     return row
 
 
-async def session_for_update(
+async def infusion_for_update(
     conn: Connection, session_id: UUID, patient_id: UUID
-) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        q("infusions.get_for_update"), session_id, patient_id
-    )
-    return row
+) -> Infusion | None:
+    return await _infusion_for_update(conn, session_id, patient_id)
 
 
-async def update_session(
+async def update_infusion(
     conn: Connection,
     session_id: UUID,
     patient_id: UUID,
     scheduled_at: datetime,
     status: str,
     now: datetime,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        q("infusions.update"), session_id, patient_id, scheduled_at, status, now
-    )
-    assert row is not None
+) -> Infusion:
+    row = await _update_infusion(conn, session_id, patient_id, scheduled_at, status, now)
+    assert row is not None  # called with the session locked by infusion_for_update
     return row
 
 
 async def patient_status(conn: Connection, patient_id: UUID, clinic_id: UUID) -> str | None:
-    status: str | None = await conn.fetchval(q("infusions.patient_status"), patient_id, clinic_id)
-    return status
+    return await _patient_status(conn, patient_id, clinic_id)
 
 
-async def side_effects(conn: Connection, patient_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(q("infusions.side_effects"), patient_id)
+async def post_infusion_answers(conn: Connection, patient_id: UUID) -> list[PostInfusionAnswers]:
+    return await _post_infusion_answers(conn, patient_id)

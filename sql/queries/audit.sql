@@ -3,7 +3,7 @@
 insert into audit_event (actor_kind, actor_id, clinic_id, patient_id, action, detail, at, client_addr)
 values ($1, $2, $3, $4, $5, $6, $7, nullif(current_setting('checkin.client_addr', true), '')::inet)
 
--- name: set_client :exec
+-- name: set_client :scalar
 select set_config('checkin.client_addr', $1, false)
 
 -- name: search :many

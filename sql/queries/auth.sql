@@ -13,21 +13,23 @@ with d as (
 )
 select device_id, patient_id, clinic_id, condition from d
 
--- name: revoke_device :one
+-- name: revoke_device :scalar
 update device set revoked_at = $2
 where id = $1 and revoked_at is null
 returning patient_id
 
--- name: insert_device :one
+-- name: insert_device :scalar
 insert into device (patient_id, token_hash, created_at, last_seen_at)
 values ($1, $2, $3, $3)
 returning id
 
 -- name: coordinator_principal :one
 with t as (
-    select t.id as token_id, c.id as coordinator_id, c.clinic_id, c.role, t.last_used_at
+    select t.id as token_id, c.id as coordinator_id, c.clinic_id, c.role, t.last_used_at,
+           c.email, c.display_name, cl.timezone as clinic_timezone
     from coordinator_token t
     join coordinator c on c.id = t.coordinator_id
+    join clinic cl on cl.id = c.clinic_id
     where t.token_hash = $1 and t.revoked_at is null and c.disabled_at is null
 ), touch as (
     update coordinator_token set last_used_at = $2
@@ -35,9 +37,12 @@ with t as (
     where coordinator_token.id = t.token_id
       and (t.last_used_at is null or t.last_used_at < $2::timestamptz - interval '1 minute')
 )
-select token_id, coordinator_id, clinic_id, role::text as role from t
+-- An API token has no CSRF token: it cannot come from a browser's cookie.
+select token_id, coordinator_id, clinic_id, role::text as role, null::text as csrf_token, email,
+       display_name, clinic_timezone
+from t
 
--- name: insert_coordinator_token :one
+-- name: insert_coordinator_token :scalar
 insert into coordinator_token (coordinator_id, token_hash, label)
 values ($1, $2, $3)
 returning id
@@ -62,7 +67,7 @@ returning failed_logins, locked_until
 update coordinator set failed_logins = 0, locked_until = null, password_hash = coalesce($2, password_hash)
 where id = $1
 
--- name: insert_session :one
+-- name: insert_session :scalar
 insert into staff_session (id_hash, coordinator_id, csrf_token, created_at, last_seen_at, client_addr)
 values ($1, $2, $3, $4, $4, $5::inet)
 returning id

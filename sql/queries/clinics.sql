@@ -56,13 +56,13 @@ from coordinator c
 where c.clinic_id = $1
 order by c.disabled_at is not null, c.email
 
--- name: set_disabled :one
+-- name: set_disabled :scalar
 -- Disabling takes effect at once: sessions and API tokens are checked against disabled_at.
 update coordinator set disabled_at = case when $3::boolean then coalesce(disabled_at, $4) end
 where id = $1 and clinic_id = $2
 returning id
 
--- name: set_role :one
+-- name: set_role :scalar
 update coordinator set role = $3::staff_role
 where id = $1 and clinic_id = $2
 returning id

@@ -1,4 +1,4 @@
--- name: insert :one
+-- name: insert :scalar
 insert into patient (clinic_id, display_name, timezone, condition, language, reminder_time)
 values ($1, $2, $3, $4::patient_condition, $5::patient_language, $6)
 returning id
@@ -11,7 +11,7 @@ values ($1, $2, $3, $4, $5)
 update enrollment_code set revoked_at = $2
 where patient_id = $1 and used_at is null and revoked_at is null and expires_at > $2
 
--- name: redeem_code :one
+-- name: redeem_code :scalar
 -- Single use: the first caller to flip used_at wins; later ones find nothing.
 update enrollment_code e set used_at = $2
 from patient p
@@ -78,7 +78,7 @@ where p.id = $1 and p.clinic_id = $2
 -- name: exists_in_clinic :scalar
 select exists (select 1 from patient where id = $1 and clinic_id = $2)
 
--- name: discharge :one
+-- name: discharge :scalar
 update patient set status = 'discharged'
 where id = $1 and clinic_id = $2 and status <> 'discharged'
 returning id

@@ -55,7 +55,7 @@ update push_subscription set last_success_at = $2 where id = any($1::uuid[])
 -- name: next_attempt :scalar
 select min(next_attempt_at) from reminder where next_attempt_at is not null
 
--- name: save_subscription :one
+-- name: save_subscription :scalar
 -- One subscription per device; an endpoint that moved to this device (the same browser,
 -- enrolled again) leaves its old one.
 with moved as (
@@ -70,9 +70,6 @@ returning id
 
 -- name: delete_subscription :exec
 delete from push_subscription where device_id = $1
-
--- name: has_subscription :scalar
-select exists (select 1 from push_subscription where patient_id = $1)
 
 -- name: opened :scalar
 -- A notification can be tapped before its batch is settled, or after a check-in settled the
@@ -102,7 +99,7 @@ insert into reminder (patient_id, due_id, kind, send_at, expires_at, next_attemp
 values ($1, $2, 'manual', $3, $4, $3, $5)
 on conflict (patient_id) where kind = 'manual' and status in ('pending', 'sending') do nothing
 returning id, kind::text as kind, status::text as status, send_at, expires_at, sent_at, opened_at,
-          attempts, final_reason
+          attempts, final_reason, null::integer as last_status_code
 
 -- name: windows_for_patient :many
 select d.id, d.questionnaire, d.local_date, d.opens_at, d.closes_at, d.status::text as status,

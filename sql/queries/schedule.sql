@@ -109,7 +109,7 @@ order by closes_at
 -- name: next_opening :scalar
 select min(opens_at) from checkin_due where patient_id = $1 and status = 'open' and opens_at > $2
 
--- name: mark_missed :one
+-- name: mark_missed :scalar
 -- Windows whose end has passed unanswered, a batch at a time; their waiting reminders expire.
 with due as (
     select id from checkin_due
@@ -130,7 +130,7 @@ with due as (
 )
 select count(*) from missed
 
--- name: next_close :one
+-- name: next_close :scalar
 select min(closes_at) from checkin_due where status = 'open'
 
 -- name: withdraw_reminders :exec

@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from server.reminders.dispatcher import TAG, Claimed, Dispatcher, payload_for
+from server.reminders.dispatcher import TAG, payload_for, settle, verdict
+from server.reminders.schemas import Claimed, Settlement
 from server.reminders.sender import Outcome, origin_of, parse_retry_after
 from server.settings import Settings
 
@@ -19,8 +20,8 @@ NOW = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)  # 14:00 in New York
 SETTINGS = Settings(push_retry_base_seconds=30, push_max_attempts=5)
 
 
-def _dispatcher() -> Dispatcher:
-    return Dispatcher(None, SETTINGS, None, lambda: NOW, rng=random.Random(7))  # type: ignore[arg-type]
+def _settle(reminder: Claimed, outcomes: list[Outcome]) -> Settlement:
+    return settle(reminder, outcomes, NOW, SETTINGS, random.Random(7))
 
 
 def _claimed(attempts: int = 1, expires: timedelta = timedelta(hours=6), **fields: Any) -> Claimed:
@@ -44,13 +45,13 @@ def _claimed(attempts: int = 1, expires: timedelta = timedelta(hours=6), **field
 
 def test_accepted_by_any_subscription_is_sent() -> None:
     reminder = _claimed()
-    settled = _dispatcher()._settle(reminder, [Outcome(410), Outcome(201)], NOW)
-    assert settled == (reminder.id, "sent", None, NOW, None)
+    settled = _settle(reminder, [Outcome(410), Outcome(201)])
+    assert settled == Settlement(reminder.id, "sent", sent_at=NOW)
 
 
 def test_every_subscription_gone_fails() -> None:
-    settled = _dispatcher()._settle(_claimed(), [Outcome(404), Outcome(410)], NOW)
-    assert settled[1:] == ("failed", None, None, "subscription_gone")
+    settled = _settle(_claimed(), [Outcome(404), Outcome(410)])
+    assert (settled.status, settled.reason) == ("failed", "subscription_gone")
 
 
 @pytest.mark.parametrize("attempts", [1, 2, 3, 4])
@@ -61,28 +62,32 @@ def test_every_subscription_gone_fails() -> None:
 def test_5xx_and_timeouts_back_off_exponentially_with_jitter(
     attempts: int, outcome: Outcome
 ) -> None:
-    settled = _dispatcher()._settle(_claimed(attempts), [outcome], NOW)
-    assert settled[1] == "pending"
-    assert settled[2] is not None
-    delay = (settled[2] - NOW).total_seconds()
+    settled = _settle(_claimed(attempts), [outcome])
+    assert settled.status == "pending"
+    assert settled.next_attempt_at is not None
+    delay = (settled.next_attempt_at - NOW).total_seconds()
     full = 30 * 2 ** (attempts - 1)
     assert full / 2 <= delay <= full
 
 
 def test_the_last_attempt_fails_with_the_reason() -> None:
-    settled = _dispatcher()._settle(_claimed(5), [Outcome(502)], NOW)
-    assert settled[1:] == ("failed", None, None, "gave up after 5: push service answered 502")
+    settled = _settle(_claimed(5), [Outcome(502)])
+    assert settled == Settlement(
+        settled.id, "failed", reason="gave up after 5: push service answered 502"
+    )
 
 
 def test_429_waits_at_least_retry_after() -> None:
-    settled = _dispatcher()._settle(_claimed(1), [Outcome(429, retry_after=600)], NOW)
-    assert settled[1] == "pending" and settled[2] == NOW + timedelta(seconds=600)
+    settled = _settle(_claimed(1), [Outcome(429, retry_after=600)])
+    assert settled.status == "pending"
+    assert settled.next_attempt_at == NOW + timedelta(seconds=600)
 
 
 def test_a_retry_after_the_window_closes_expires() -> None:
     reminder = _claimed(1, expires=timedelta(minutes=5))
-    settled = _dispatcher()._settle(reminder, [Outcome(429, retry_after=600)], NOW)
-    assert settled[1] == "expired" and settled[4] == "window_closed: push service answered 429"
+    settled = _settle(reminder, [Outcome(429, retry_after=600)])
+    assert settled.status == "expired"
+    assert settled.reason == "window_closed: push service answered 429"
 
 
 def test_a_retry_waits_for_the_end_of_quiet_hours() -> None:
@@ -90,18 +95,23 @@ def test_a_retry_waits_for_the_end_of_quiet_hours() -> None:
     # and waits for their end at 21:00.
     reminder = _claimed(3, expires=timedelta(hours=12), quiet_start=time(14, 1),
                         quiet_end=time(21))  # fmt: skip
-    settled = _dispatcher()._settle(reminder, [Outcome(500)], NOW)
-    assert settled[1] == "pending" and settled[2] == datetime(2026, 6, 11, 1, tzinfo=UTC)
+    settled = _settle(reminder, [Outcome(500)])
+    assert settled.status == "pending"
+    assert settled.next_attempt_at == datetime(2026, 6, 11, 1, tzinfo=UTC)
 
 
 def test_due_during_quiet_hours_waits_without_sending() -> None:
     quiet = {"quiet_start": time(13), "quiet_end": time(15)}  # 14:00 local is quiet
-    waiting = _dispatcher()._verdict(_claimed(**quiet), NOW)
-    assert waiting is not None and waiting[1:] == (
+    waiting = verdict(_claimed(**quiet), NOW)
+    assert waiting is not None
+    assert (waiting.status, waiting.next_attempt_at, waiting.sent_at, waiting.reason) == (
         "pending", datetime(2026, 6, 10, 19, tzinfo=UTC), None, "quiet_hours",
     )  # fmt: skip
-    too_late = _dispatcher()._verdict(_claimed(expires=timedelta(minutes=30), **quiet), NOW)
-    assert too_late is not None and too_late[1:] == ("expired", None, None, "quiet_hours")
+    too_late = verdict(_claimed(expires=timedelta(minutes=30), **quiet), NOW)
+    assert too_late is not None
+    assert (too_late.status, too_late.next_attempt_at, too_late.reason) == (
+        "expired", None, "quiet_hours",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -118,30 +128,33 @@ def test_due_during_quiet_hours_waits_without_sending() -> None:
 def test_reminders_that_no_longer_make_sense_are_settled_unsent(
     fields: dict[str, Any], status: str, reason: str
 ) -> None:
-    verdict = _dispatcher()._verdict(_claimed(**fields), NOW)
-    assert verdict is not None and (verdict[1], verdict[4]) == (status, reason)
-    assert _dispatcher()._verdict(_claimed(reminders_paused_until=NOW), NOW) is None
+    unsent = verdict(_claimed(**fields), NOW)
+    assert unsent is not None and (unsent.status, unsent.reason) == (status, reason)
+    assert verdict(_claimed(reminders_paused_until=NOW), NOW) is None
 
 
 def test_sends_that_could_not_start_before_the_lease_ends_are_claimed_again_at_once() -> None:
-    settled = _dispatcher()._settle(_claimed(5), [Outcome(error="not_sent")], NOW)
-    assert settled[1:] == (
+    settled = _settle(_claimed(5), [Outcome(error="not_sent")])
+    assert (settled.status, settled.next_attempt_at, settled.sent_at, settled.reason) == (
         "pending", NOW + timedelta(seconds=1), None, "not sent before the lease ended",
     )  # fmt: skip
 
 
 def test_backoff_stays_bounded_however_many_attempts() -> None:
     reminder = _claimed(5000, expires=timedelta(days=1))
-    settled = _dispatcher()._settle(reminder, [Outcome(error="not_sent")], NOW)
-    assert settled[1:3] == ("pending", NOW + timedelta(seconds=1))
-    settled = _dispatcher()._settle(_claimed(4), [Outcome(500)], NOW + timedelta(days=3650))
-    assert settled[1] == "expired"
+    settled = _settle(reminder, [Outcome(error="not_sent")])
+    assert (settled.status, settled.next_attempt_at) == ("pending", NOW + timedelta(seconds=1))
+    later = NOW + timedelta(days=3650)
+    settled = settle(_claimed(4), [Outcome(500)], later, SETTINGS, random.Random(7))
+    assert settled.status == "expired"
 
 
 def test_other_refusals_fail_at_once() -> None:
     for code in (400, 401, 403, 413):
-        settled = _dispatcher()._settle(_claimed(1), [Outcome(code)], NOW)
-        assert settled[1:] == ("failed", None, None, f"refused: push service answered {code}")
+        settled = _settle(_claimed(1), [Outcome(code)])
+        assert settled == Settlement(
+            settled.id, "failed", reason=f"refused: push service answered {code}"
+        )
 
 
 def test_retry_after_as_seconds_or_http_date_capped_at_an_hour() -> None:

@@ -9,7 +9,7 @@ from uuid import UUID
 from msgspec import UNSET
 
 from server import audit
-from server.db import Connection, to_struct
+from server.db import Connection
 from server.errors import Conflict, Invalid, NotFound
 from server.schedule import service as schedule
 from server.schedule import store
@@ -47,11 +47,11 @@ async def list_sessions(
 ) -> InfusionList:
     async with conn.transaction():
         await _patient_status(conn, patient_id, clinic_id)
-        rows = await store.sessions_of(conn, patient_id)
+        infusions = await store.infusions_of(conn, patient_id)
         await audit.by_coordinator(
             conn, coordinator_id, clinic_id, "infusion.list", now, patient_id=patient_id
         )
-    return InfusionList([to_struct(row, Infusion) for row in rows])
+    return InfusionList(infusions)
 
 
 async def schedule_session(
@@ -66,7 +66,7 @@ async def schedule_session(
     async with conn.transaction():
         if await _patient_status(conn, patient_id, clinic_id) == "discharged":
             raise Conflict("the patient was discharged")
-        row = await store.insert_session(conn, patient_id, new.scheduled_at, coordinator_id, now)
+        added = await store.insert_infusion(conn, patient_id, new.scheduled_at, coordinator_id, now)
         await schedule.replan(conn, patient_id, now)
         await audit.by_coordinator(
             conn,
@@ -75,9 +75,9 @@ async def schedule_session(
             "infusion.schedule",
             now,
             patient_id=patient_id,
-            detail={"session_id": str(row["id"])},
+            detail={"session_id": str(added.id)},
         )
-    return to_struct(row, Infusion)
+    return added
 
 
 async def change_session(
@@ -97,16 +97,18 @@ async def change_session(
         _check_time(change.scheduled_at, now)
     async with conn.transaction():
         await _patient_status(conn, patient_id, clinic_id)
-        current = await store.session_for_update(conn, session_id, patient_id)
+        current = await store.infusion_for_update(conn, session_id, patient_id)
         if current is None:
             raise NotFound("no such infusion session")
-        if current["status"] != "scheduled":
-            raise Conflict(f"the session is {current['status']} and can no longer change")
+        if current.status != "scheduled":
+            raise Conflict(f"the session is {current.status} and can no longer change")
         scheduled_at = (
-            change.scheduled_at if change.scheduled_at is not UNSET else current["scheduled_at"]
+            change.scheduled_at if change.scheduled_at is not UNSET else current.scheduled_at
         )
         status = change.status if change.status is not UNSET else "scheduled"
-        row = await store.update_session(conn, session_id, patient_id, scheduled_at, status, now)
+        changed = await store.update_infusion(
+            conn, session_id, patient_id, scheduled_at, status, now
+        )
         await schedule.replan(conn, patient_id, now)
         action = "infusion.reschedule" if change.scheduled_at is not UNSET else f"infusion.{status}"
         await audit.by_coordinator(
@@ -118,7 +120,7 @@ async def change_session(
             patient_id=patient_id,
             detail={"session_id": str(session_id)},
         )
-    return to_struct(row, Infusion)
+    return changed
 
 
 async def side_effects(
@@ -128,14 +130,14 @@ async def side_effects(
     per effect."""
     async with conn.transaction():
         await _patient_status(conn, patient_id, clinic_id)
-        rows = await store.side_effects(conn, patient_id)
+        rows = await store.post_infusion_answers(conn, patient_id)
         await audit.by_coordinator(
             conn, coordinator_id, clinic_id, "infusion.side_effects", now, patient_id=patient_id
         )
     by_session: dict[UUID, tuple[datetime, int, dict[str, str | None]]] = {}
     for row in rows:
-        at, count, effects = by_session.get(row["session_id"], (row["scheduled_at"], 0, {}))
-        answers = row["answers"]
+        at, count, effects = by_session.get(row.session_id, (row.scheduled_at, 0, {}))
+        answers = row.answers
         if answers is not None:
             count += 1
             for code in answers.get("side_effects", []):
@@ -145,7 +147,7 @@ async def side_effects(
                 known = effects.get(code)
                 if known is None or SEVERITY.index(severity or "") > SEVERITY.index(known or ""):
                     effects[code] = severity
-        by_session[row["session_id"]] = (at, count, effects)
+        by_session[row.session_id] = (at, count, effects)
     return [
         AfterInfusion(
             session_id, at, count, [SideEffect(code, sev) for code, sev in sorted(effects.items())]
