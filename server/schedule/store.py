@@ -30,7 +30,6 @@ _lock_if_stale = One("schedule.lock_if_stale", PatientRef)
 _open_windows = Many("schedule.open_windows", OpenWindow)
 _next_opening = Scalar("schedule.next_opening", datetime)
 _mark_missed = Scalar("schedule.mark_missed", int)
-_next_close = Scalar("schedule.next_close", datetime)
 _withdraw_reminders = Exec("schedule.withdraw_reminders")
 _withdraw_windows = Exec("schedule.withdraw_windows")
 _list_infusions = Many("infusions.list", Infusion)
@@ -125,10 +124,6 @@ async def next_opening(conn: Connection, patient_id: UUID, now: datetime) -> dat
 
 async def mark_missed(conn: Connection, now: datetime, limit: int) -> int:
     return await _mark_missed.required(conn, now, limit)
-
-
-async def next_close(conn: Connection) -> datetime | None:
-    return await _next_close(conn)
 
 
 async def withdraw(conn: Connection, patient_id: UUID, now: datetime) -> None:

@@ -70,14 +70,3 @@ def local_date(instant: datetime, tz: ZoneInfo) -> date:
 def daily_window(day: date, reminder_time: time, tz: ZoneInfo, length: timedelta) -> Window:
     opens = local_instant(day, reminder_time, tz)
     return Window("daily", day, opens, opens + length)
-
-
-def daily_windows_around(
-    now: datetime, reminder_time: time, tz: ZoneInfo, length: timedelta
-) -> list[Window]:
-    """Yesterday's and today's daily windows (local days), the ones that can be open at ``now``."""
-    today = local_date(now, tz)
-    return [
-        daily_window(today - timedelta(days=1), reminder_time, tz, length),
-        daily_window(today, reminder_time, tz, length),
-    ]

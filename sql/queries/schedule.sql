@@ -130,9 +130,6 @@ with due as (
 )
 select count(*) from missed
 
--- name: next_close :scalar
-select min(closes_at) from checkin_due where status = 'open'
-
 -- name: withdraw_reminders :exec
 -- A discharged patient: reminders stop...
 update reminder set status = 'cancelled', final_reason = 'discharged', next_attempt_at = null
