@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
 from server.clock import server_clock
 from server.errors import DomainError, constraint_error
+from server.observability import exporter
+from server.observability.logconfig import log_config
 from server.patients import service as patients
 from server.patients.schemas import NewPatient
 from server.reminders import vapid
@@ -58,12 +61,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _database_url(settings: Settings, quiet: bool = False) -> str:
     url, embedded = db.resolve_database_url(settings)
     if embedded and not quiet:
-        print(
+        _notice(
+            settings,
             f"Using the embedded PostgreSQL in {settings.pg_data_dir} "
             "(set DATABASE_URL to use your own server).",
-            file=sys.stderr,
         )
     return url
+
+
+def _notice(settings: Settings, text: str, file: Any = sys.stderr) -> None:
+    """A word to the operator: printed, or with LOG_FORMAT=json a log record (every line of
+    the output is then JSON)."""
+    if settings.log_format == "json":
+        log.info("%s", text)
+    else:
+        print(text, file=file, flush=True)
 
 
 async def _migrate(url: str) -> list[db.Migration]:
@@ -79,6 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings(args)
+    logging.config.dictConfig(log_config(settings))
     install_registry(settings.extra_questionnaire_dir)  # a broken file stops us here
     url = _database_url(settings)
 
@@ -95,37 +108,47 @@ def cmd_serve(args: argparse.Namespace) -> None:
         )
     if pending:
         for migration in asyncio.run(_migrate(url)):
-            print(f"applied {migration.version:04d}_{migration.name}", file=sys.stderr)
+            _notice(settings, f"applied {migration.version:04d}_{migration.name}")
     # Worker processes read their settings from the environment: hand them the resolved URL.
     os.environ["DATABASE_URL"] = url
     base = settings.origin
-    print(
+    metrics = (
+        f"\n  metrics:          http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+        if settings.metrics_port
+        else ""
+    )
+    _notice(
+        settings,
         f"Infusion Check-in on http://{settings.host}:{settings.port} "
         f"({settings.workers} worker process{'es' if settings.workers > 1 else ''})\n"
         f"  patient app:      {base}/app/\n"
         f"  dashboard:        {base}/coordinator/ (sign in with the coordinator login)\n"
         f"  coordinator API:  {base}/api/coordinator/patients\n"
         f"  API reference:    {base}/schema\n"
-        f"  health:           {base}/healthz",
-        flush=True,
+        f"  health:           {base}/healthz, {base}/readyz{metrics}",
+        file=sys.stdout,
     )
     # Once stopped, uvicorn raises the signal that stopped it again: SIGTERM then ends this
     # process the normal way, so exit hooks run (the embedded PostgreSQL stops with it).
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    uvicorn.run(
-        "server.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    with exporter.serving(settings, url, server_clock(settings), processes=settings.workers):
+        uvicorn.run(
+            "server.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            # Requests are logged by server/observability/requests.py (ACCESS_LOG), without
+            # the query string uvicorn's access log would write.
+            access_log=False,
+            log_config=log_config(settings),
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=10,
+        )
 
 
 def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
@@ -146,10 +169,8 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_dispatch(args: argparse.Namespace) -> None:
     """The reminder dispatcher alone, for deployments that keep it out of the web processes."""
     settings = _settings(args)
+    logging.config.dictConfig(log_config(settings))
     url = _database_url(settings)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
 
     async def run() -> None:
         async with db.connection(url) as conn:
@@ -161,7 +182,7 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
                 pool, settings, url, server_clock(settings), dispatch=True
             ) as push:
                 assert push.dispatcher is not None
-                print(f"dispatching reminders as {push.dispatcher.worker}", flush=True)
+                _notice(settings, f"dispatching reminders as {push.dispatcher.worker}", sys.stdout)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for signum in (signal.SIGTERM, signal.SIGINT):
@@ -173,7 +194,8 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
             except TimeoutError:
                 pool.terminate()
 
-    asyncio.run(run())
+    with exporter.serving(settings, url, server_clock(settings), processes=1):
+        asyncio.run(run())
 
 
 def _now(settings: Settings) -> datetime:
@@ -439,7 +461,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.func(args)
     except SettingsError as exc:
         _fail(f"configuration: {exc}", 2)
-    except (CommandError, db.DatabaseError, QuestionnaireError, backup.BackupError) as exc:
+    except (
+        CommandError,
+        db.DatabaseError,
+        QuestionnaireError,
+        backup.BackupError,
+        exporter.ExporterError,
+    ) as exc:
         _fail(str(exc))
     except DomainError as exc:
         _fail(exc.message)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from asyncio import timeout as asyncio_timeout
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +48,9 @@ from server.coordinators.routes import (
 from server.errors import DATABASE_UNAVAILABLE, EXCEPTION_HANDLERS, ErrorBody, document_errors
 from server.headers import security_headers
 from server.logs import ConnectionErrorsInOneLine
+from server.observability import metrics
+from server.observability.requests import ObservedRequests
+from server.observability.routes import readyz
 from server.patients.routes import PatientController
 from server.reminders.routes import CoordinatorReminderController, PushController
 from server.reminders.runtime import push_runtime
@@ -157,6 +161,7 @@ def create_app(
         listener = asyncio.create_task(app.state.device_cache.listen(database_url))
         board_listener = asyncio.create_task(app.state.board_hub.listen(database_url))
         board_watch = asyncio.create_task(app.state.board_hub.keep_watching())
+        pool_watch = asyncio.create_task(metrics.watch_pool(app.state.pool))
         try:
             async with push_runtime(
                 app.state.pool, settings, database_url, clock, dispatch=settings.dispatcher
@@ -175,7 +180,7 @@ def create_app(
                     await app.state.checkin_writer.drain()
             except TimeoutError:
                 log.warning("shutting down with check-ins still being stored")
-            for task in (listener, board_listener, board_watch):
+            for task in (listener, board_listener, board_watch, pool_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -184,10 +189,12 @@ def create_app(
                     await app.state.pool.close()
             except TimeoutError:
                 app.state.pool.terminate()
+            metrics.forget_process(os.getpid())
 
     route_handlers: list[object] = [
         healthz,
         healthz_head,
+        readyz,
         PatientController,
         CheckinController,
         CoordinatorPatientController,
@@ -223,6 +230,9 @@ def create_app(
         lifespan=[lifespan],
         state=State({"settings": settings, "clock": clock}),
         request_max_body_size=settings.max_body_bytes,
+        # Logging is configured once per process by `checkin serve` (text or JSON lines, see
+        # server/observability/logconfig.py); Litestar's own setup would replace it.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="Infusion Check-in",
             version="1",
@@ -241,6 +251,8 @@ def create_app(
         debug=False,
     )
     document_errors(app)
+    # Outermost, around routing and error handling: it sees every response as it went out.
+    app.asgi_handler = ObservedRequests(app.asgi_handler, log_requests=settings.access_log)
     return app
 
 

@@ -41,6 +41,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     public_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    log_format: Literal["text", "json"] = "text"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Meta(ge=1, le=65535)] | None = None
     trusted_proxies: str = "127.0.0.1"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 65_536
     db_pool_min_size: Annotated[int, Meta(ge=0, le=100)] = 2
@@ -71,6 +74,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise SettingsError(
                 "DB_POOL_MIN_SIZE must not be larger than DB_POOL_MAX_SIZE "
                 f"({self.db_pool_min_size} > {self.db_pool_max_size})"
+            )
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise SettingsError(
+                "METRICS_PORT must differ from PORT: metrics are never served on the public port"
             )
         parts = urlsplit(self.origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):

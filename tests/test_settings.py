@@ -44,6 +44,9 @@ def test_defaults_and_conversion() -> None:
         ({"PUSH_LEASE_SECONDS": "0"}, "PUSH_LEASE_SECONDS"),
         ({"PUSH_LEASE_SECONDS": "20", "PUSH_BATCH_SIZE": "300"}, "PUSH_LEASE_SECONDS"),
         ({"DISPATCHER": "sometimes"}, "DISPATCHER"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"METRICS_PORT": "0"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "8000"}, "METRICS_PORT"),
     ],
 )
 def test_wrong_values_name_the_variable(env: dict[str, str], named: str) -> None:

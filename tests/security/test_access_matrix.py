@@ -69,6 +69,7 @@ def _p(w: World) -> str:
 MATRIX: dict[tuple[str, str], Entry] = {
     # Public: no credentials, no patient data.
     ("GET", "/healthz"): Entry("public"),
+    ("GET", "/readyz"): Entry("public"),
     ("POST", "/api/enroll"): Entry("public"),
     ("GET", "/api/push/public-key"): Entry("public"),
     ("GET", "/app"): Entry("public"),
