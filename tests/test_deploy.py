@@ -13,7 +13,7 @@ from tests.support.live import ROOT
 def test_compose_services_start_in_order() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"db", "migrate", "web"}
+    assert set(services) == {"db", "migrate", "web", "prometheus"}
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["db"]["volumes"])
     assert services["migrate"]["command"] == ["checkin", "migrate"]
