@@ -180,6 +180,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=Settings().workers)
     parser.add_argument("--rounds", type=int, default=3, help="alternations of real and floor")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--no-metrics", action="store_true", help="serve no /metrics")
     args = parser.parse_args()
 
     cluster = cluster_url()
@@ -194,14 +195,18 @@ async def main() -> None:
         tokens = await seed(url, args.patients)
         print(
             f"{args.patients} patients, concurrency {args.concurrency}, {args.duration:.0f} s, "
-            f"{args.workers} server process(es), {os.cpu_count()} CPUs",
+            f"{args.workers} server process(es), {os.cpu_count()} CPUs, "
+            f"metrics {'off' if args.no_metrics else 'on'}",
             flush=True,
         )
 
         port = free_port()
+        # Metrics on, as in production: the workers record in multiprocess mode.
+        metrics = {} if args.no_metrics else {"METRICS_PORT": str(free_port())}
         env = clean_env(
-            DATABASE_URL=url, PORT=str(port), WORKERS=str(args.workers), LOG_LEVEL="warning"
-        )
+            DATABASE_URL=url, PORT=str(port), WORKERS=str(args.workers), LOG_LEVEL="warning",
+            **metrics,
+        )  # fmt: skip
         server = start([sys.executable, "-m", "server", "serve"], env, port)
         servers.append(server)
         await open_windows(server.url, tokens)
