@@ -7,13 +7,14 @@ import asyncio
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import MakeDatabase
-from tests.observability.workers import scrape, value
-from tests.support.live import ROOT, clean_env, free_port
+from tests.observability.workers import scrape, value, workers_of
+from tests.support.live import ROOT, clean_env, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +68,29 @@ async def test_checkin_dispatch_serves_its_own_metrics(make_database: MakeDataba
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 15)
+
+
+def _multiprocess_folder(server_pid: int) -> Path:
+    [worker, *_] = sorted(workers_of(server_pid))
+    environ = (Path("/proc") / str(worker) / "environ").read_bytes().split(b"\0")
+    [folder] = [v.split(b"=", 1)[1] for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    return Path(folder.decode())
+
+
+async def test_each_start_records_in_a_fresh_folder_removed_at_the_end(
+    make_database: MakeDatabase,
+) -> None:
+    url = await make_database()
+    folders = []
+    for _ in range(2):
+        server = await asyncio.to_thread(
+            start_server, url, workers=2, METRICS_PORT=str(free_port())
+        )
+        try:
+            folder = _multiprocess_folder(server.process.pid)
+            assert folder.is_dir() and any(folder.glob("counter_*.db"))
+            folders.append(folder)
+        finally:
+            await asyncio.to_thread(server.stop)
+        assert not folder.exists()
+    assert folders[0] != folders[1]
