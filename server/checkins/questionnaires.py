@@ -2,7 +2,8 @@
 
 Each file is validated into Structs at start; a broken file stops the server with a message that
 names the file and the field. Every version stays loaded, so check-ins answered with an older
-version stay readable. Answers are validated against the version they answer, item by item.
+version stay readable. Answers are validated against the version they answer, item by item; what
+each item type takes and adds to the scores is declared once, in items.py.
 """
 
 from __future__ import annotations
@@ -10,68 +11,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
+from server.checkins import items as item_types
+from server.checkins.items import Code, Item, ItemOut, ItemType, Loinc, NonEmpty, Text
 from server.errors import FieldError
 
 QUESTIONNAIRE_DIR = Path(__file__).resolve().parent / "questionnaires"
 
-Code = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 # Short enough that "CODE-vVERSION" stays a valid FHIR id (64 characters at most).
 QuestionnaireCode = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Condition = Literal["crps", "fibromyalgia", "lyme", "other"]
-ItemType = Literal["scale", "yes_no", "single_choice", "multiple_choice", "text"]
-Language = Literal["en", "es"]
-NonEmpty = Annotated[str, Meta(min_length=1)]
 
 
 class QuestionnaireError(Exception):
     """A questionnaire file is broken; the message names the file and the field."""
-
-
-class Text(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    en: NonEmpty
-    es: NonEmpty
-
-    def get(self, language: str) -> str:
-        return self.es if language == "es" else self.en
-
-
-class Option(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Code
-    text: Text
-    exclusive: bool = False  # "none of these": cannot be chosen with another option
-    score: int | None = None  # the option's value in the scores (PGIC 1-7)
-
-
-class ShowIf(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Ask the item only when an earlier answer ``equals`` a value or ``includes`` an option."""
-
-    item: Code
-    equals: str | int | bool | None = None
-    includes: Code | None = None
-
-
-class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Code
-    type: ItemType
-    text: Text
-    required: bool = True
-    min: int | None = None
-    max: int | None = None
-    min_label: Text | None = None
-    max_label: Text | None = None
-    options: tuple[Option, ...] = ()
-    max_length: Annotated[int, Meta(ge=1, le=2000)] = 500
-    loinc: Annotated[str, Meta(pattern=r"^\d{1,7}-\d$")] | None = None
-    show_if: ShowIf | None = None
-    conditions: tuple[Condition, ...] | None = None  # asked only of patients with one of these
-
-    def option(self, code: str) -> Option | None:
-        return next((o for o in self.options if o.code == code), None)
 
 
 class Score(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,7 +35,7 @@ class Score(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     name: Code
     mean_of: tuple[Code, ...]
-    loinc: Annotated[str, Meta(pattern=r"^\d{1,7}-\d$")] | None = None
+    loinc: Loinc | None = None
 
 
 class Questionnaire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -92,39 +48,13 @@ class Questionnaire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     outcome: Code  # the item or score followed against the patient's baseline
     items: tuple[Item, ...]
     scores: tuple[Score, ...] = ()
-    loinc: Annotated[str, Meta(pattern=r"^\d{1,7}-\d$")] | None = None
+    loinc: Loinc | None = None
 
     def item(self, code: str) -> Item | None:
         return next((i for i in self.items if i.code == code), None)
 
 
 # --- what the phone gets ------------------------------------------------------------------
-
-
-class OptionOut(msgspec.Struct, frozen=True):
-    code: str
-    text: str
-    exclusive: bool
-
-
-class ShowIfOut(msgspec.Struct, frozen=True, omit_defaults=True):
-    item: str
-    equals: str | int | bool | None = None
-    includes: str | None = None
-
-
-class ItemOut(msgspec.Struct, frozen=True, omit_defaults=True):
-    code: str
-    type: str
-    text: str
-    required: bool
-    min: int | None = None
-    max: int | None = None
-    min_label: str | None = None
-    max_label: str | None = None
-    options: list[OptionOut] | None = None
-    max_length: int | None = None
-    show_if: ShowIfOut | None = None
 
 
 class QuestionnaireOut(msgspec.Struct, frozen=True):
@@ -136,28 +66,11 @@ class QuestionnaireOut(msgspec.Struct, frozen=True):
 
 def localized(questionnaire: Questionnaire, language: str, condition: str) -> QuestionnaireOut:
     """The questionnaire in the patient's language, without items not meant for their condition."""
-    items = []
-    for item in questionnaire.items:
-        if item.conditions is not None and condition not in item.conditions:
-            continue
-        items.append(
-            ItemOut(
-                code=item.code,
-                type=item.type,
-                text=item.text.get(language),
-                required=item.required,
-                min=item.min,
-                max=item.max,
-                min_label=item.min_label.get(language) if item.min_label else None,
-                max_label=item.max_label.get(language) if item.max_label else None,
-                options=[OptionOut(o.code, o.text.get(language), o.exclusive) for o in item.options]
-                or None,
-                max_length=item.max_length if item.type == "text" else None,
-                show_if=ShowIfOut(item.show_if.item, item.show_if.equals, item.show_if.includes)
-                if item.show_if
-                else None,
-            )
-        )
+    items = [
+        item_types.phone_item(item, language)
+        for item in questionnaire.items
+        if item.conditions is None or condition in item.conditions
+    ]
     return QuestionnaireOut(
         questionnaire.code, questionnaire.version, questionnaire.title.get(language), items
     )
@@ -180,32 +93,22 @@ def _check(questionnaire: Questionnaire, source: str) -> None:
         at = f"items[{index}] ({item.code})"
         if item.code in seen:
             fail(at, "item code used twice")
-        if item.type == "scale":
-            if item.min is None or item.max is None or item.min >= item.max:
-                fail(at, "a scale needs min < max")
-            if item.min_label is None or item.max_label is None:
-                fail(at, "a scale needs min_label and max_label")
-        elif item.min is not None or item.max is not None:
-            fail(at, "min and max are for scales only")
-        if item.type in ("single_choice", "multiple_choice"):
-            codes = [o.code for o in item.options]
-            if len(codes) < 2 or len(set(codes)) != len(codes):
-                fail(f"{at}.options", "a choice needs two or more options with distinct codes")
-            if item.type == "single_choice" and any(o.exclusive for o in item.options):
-                fail(f"{at}.options", "exclusive is for multiple_choice only")
-        elif item.options:
-            fail(f"{at}.options", "options are for choice items only")
+        for field, problem in item_types.definition_problems(item):
+            fail(f"{at}{field}", problem)
         if item.show_if is not None:
             target = seen.get(item.show_if.item)
             if target is None:
                 fail(f"{at}.show_if.item", "must name an earlier item")
             elif (item.show_if.includes is None) == (item.show_if.equals is None):
                 fail(f"{at}.show_if", "needs exactly one of equals or includes")
-            elif item.show_if.includes is not None and (
-                target.type != "multiple_choice" or target.option(item.show_if.includes) is None
+            elif item.show_if.includes is not None and item_types.answer_problem(
+                target, [item.show_if.includes]
             ):
+                # Only an answer that is a list of options can include one.
                 fail(f"{at}.show_if.includes", "must be an option of a multiple_choice item")
-            elif item.show_if.equals is not None and _answer_problem(target, item.show_if.equals):
+            elif item.show_if.equals is not None and item_types.answer_problem(
+                target, item.show_if.equals
+            ):
                 fail(f"{at}.show_if.equals", "is not a possible answer of that item")
         seen[item.code] = item
 
@@ -213,7 +116,7 @@ def _check(questionnaire: Questionnaire, source: str) -> None:
         item = seen.get(code)
         return (
             item is not None
-            and item.type == "scale"
+            and item_types.measures(item.type)
             and item.required
             and item.show_if is None
             and item.conditions is None
@@ -239,20 +142,37 @@ def _check(questionnaire: Questionnaire, source: str) -> None:
         fail("outcome", "must name a scale item or a score")
 
 
+def _refuse_unknown_types(raw: object, source: str) -> None:
+    """Name an item whose type this server does not know, with the types it does know (decoding
+    alone would say "Invalid enum value" and no more)."""
+    entries = raw.get("items") if isinstance(raw, dict) else None
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if isinstance(kind, str) and kind not in [t.value for t in ItemType]:
+            code = entry.get("code")
+            at = f"items[{index}] ({code})" if isinstance(code, str) else f"items[{index}]"
+            raise QuestionnaireError(
+                f"{source}: {at}.type: {kind!r} is not an item type; one of: {', '.join(ItemType)}"
+            )
+
+
 def load_file(path: Path) -> Questionnaire:
     match = _FILE_NAME.match(path.name)
     if not match:
         raise QuestionnaireError(f"{path.name}: files are named CODE.vVERSION.toml")
     try:
-        questionnaire = msgspec.toml.decode(path.read_bytes(), type=Questionnaire)
+        raw = msgspec.toml.decode(path.read_bytes())
+    except msgspec.DecodeError as exc:
+        raise QuestionnaireError(f"{path.name}: not valid TOML: {exc}") from None
+    _refuse_unknown_types(raw, path.name)
+    try:
+        questionnaire = msgspec.convert(raw, Questionnaire)
     except msgspec.ValidationError as exc:
         message = str(exc)
         field = message.split(" - at `$.", 1)[1].rstrip("`") if " - at `$." in message else ""
         raise QuestionnaireError(
             f"{path.name}: {field or 'file'}: {message.split(' - at ')[0]}"
         ) from None
-    except msgspec.DecodeError as exc:
-        raise QuestionnaireError(f"{path.name}: not valid TOML: {exc}") from None
     if (questionnaire.code, questionnaire.version) != (match.group(1), int(match.group(2))):
         raise QuestionnaireError(f"{path.name}: code and version must match the file name")
     _check(questionnaire, path.name)
@@ -283,6 +203,7 @@ def load_registry(*directories: Path) -> Registry:
     if not files:
         raise QuestionnaireError(f"{', '.join(map(str, directories))}: no questionnaire files")
     loaded: dict[tuple[str, int], Path] = {}
+    typed: dict[str, tuple[ItemType, str]] = {}  # item code: its type, the file that set it
     questionnaires = []
     for path in files:
         questionnaire = load_file(path)
@@ -290,6 +211,14 @@ def load_registry(*directories: Path) -> Registry:
         if key in loaded:
             raise QuestionnaireError(f"{path.name}: {key[0]} v{key[1]} is also in {loaded[key]}")
         loaded[key] = path
+        for index, item in enumerate(questionnaire.items):
+            kind, where = typed.setdefault(item.code, (item.type, path.name))
+            if kind is not item.type:
+                # One code is one column of the export and one meaning in the records.
+                raise QuestionnaireError(
+                    f"{path.name}: items[{index}] ({item.code}).type: {item.code} is a {kind}"
+                    f" item in {where}; an item code keeps its type in every questionnaire"
+                )
         questionnaires.append(questionnaire)
     return Registry(questionnaires)
 
@@ -316,43 +245,6 @@ def registry() -> Registry:
 
 
 # --- answers ---------------------------------------------------------------------------------
-
-
-def _answer_problem(item: Item, value: Any) -> str | None:
-    """Why ``value`` cannot answer ``item``, or None."""
-    if item.type == "scale":
-        assert item.min is not None
-        assert item.max is not None
-        # bool is an int in Python; a scale answer must be a real whole number.
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"must be a whole number from {item.min} to {item.max}"
-        if not item.min <= value <= item.max:
-            return f"must be from {item.min} to {item.max}"
-    elif item.type == "yes_no":
-        if not isinstance(value, bool):
-            return "must be true or false"
-    elif item.type == "single_choice":
-        if not isinstance(value, str) or item.option(value) is None:
-            return f"must be one of: {', '.join(o.code for o in item.options)}"
-    elif item.type == "multiple_choice":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return "must be a list of option codes"
-        unknown = [v for v in value if item.option(v) is None]
-        if unknown:
-            return f"may hold only: {', '.join(o.code for o in item.options)}"
-        if len(set(value)) != len(value):
-            return "lists an option twice"
-        exclusive = [v for v in value if (o := item.option(v)) is not None and o.exclusive]
-        if exclusive and len(value) > 1:
-            return f"{exclusive[0]} cannot be chosen with other options"
-    elif item.type == "text":
-        if not isinstance(value, str):
-            return "must be text"
-        if len(value) > item.max_length:
-            return f"must be at most {item.max_length} characters"
-        if "\x00" in value:
-            return "must not contain the NUL character"
-    return None
 
 
 def _shown(item: Item, answers: Mapping[str, Any], condition: str) -> bool:
@@ -398,25 +290,22 @@ def validate_answers(
             if item.required:
                 errors.append(FieldError(field, "is required"))
             continue
-        problem = _answer_problem(item, value)
+        problem = item_types.answer_problem(item, value)
         if problem:
             errors.append(FieldError(field, problem))
     return errors
 
 
 def score(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float | int]:
-    """The numbers stored with a check-in: scale answers, option scores, derived means."""
+    """The numbers stored with a check-in: each answer's score (items.score), derived means."""
     scores: dict[str, float | int] = {}
     for item in questionnaire.items:
-        value: Any = answers.get(item.code)
+        value = answers.get(item.code)
         if _empty(value):
             continue
-        if item.type == "scale":
-            scores[item.code] = value
-        elif item.type == "single_choice":
-            option = item.option(value)
-            if option is not None and option.score is not None:
-                scores[item.code] = option.score
+        points = item_types.score(item, value)
+        if points is not None:
+            scores[item.code] = points
     for derived in questionnaire.scores:
         values = [scores[c] for c in derived.mean_of if c in scores]
         if len(values) == len(derived.mean_of):

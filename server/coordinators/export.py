@@ -4,7 +4,8 @@ PostgreSQL formats the CSV (COPY ... TO STDOUT) and the chunks flow to the clien
 small queue, so memory stays flat however many rows there are and a slow client slows the copy
 instead of filling the server. One row per check-in: the patient's pseudonym (never a name),
 times in UTC and in the patient's zone, the questionnaire and version, every item of every
-questionnaire, and the scores. Free text (notes, text items) is not exported.
+questionnaire in the cell its type writes (items.csv_column), and the scores. Free text (notes,
+text items) is not exported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from uuid import UUID
 
 from server import audit
+from server.checkins import items
 from server.checkins.questionnaires import Registry
 from server.coordinators import store
 from server.db import Pool
@@ -29,15 +31,17 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 
 
-def item_codes(registry: Registry) -> list[str]:
-    """Every item code of every questionnaire version, in file order, each once; free-text items
-    are left out (patients write names and numbers there; the export is pseudonymous)."""
-    codes: list[str] = []
+def item_columns(registry: Registry) -> dict[str, str]:
+    """Every exported item code of every questionnaire version, in file order, each once, with
+    the SQL of its cell. An item code has one type in every questionnaire (the loader sees to
+    it), so one column serves them all; types that are not exported (free text) have none."""
+    columns: dict[str, str] = {}
     for questionnaire in registry.all():
         for item in questionnaire.items:
-            if item.type != "text" and item.code not in codes:
-                codes.append(item.code)
-    return codes
+            cell = items.csv_column(item, "c.answers")
+            if cell is not None:
+                columns.setdefault(item.code, cell)
+    return columns
 
 
 def score_names(registry: Registry) -> list[str]:
@@ -73,13 +77,7 @@ def export_query(registry: Registry) -> str:
         """to_char(c.received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
         " as received_at_utc",
     ]
-    for code in item_codes(registry):
-        columns.append(
-            f"case jsonb_typeof(c.answers -> '{code}')"
-            f" when 'array' then (select string_agg(v, ';')"
-            f" from jsonb_array_elements_text(c.answers -> '{code}') v)"
-            f" else c.answers ->> '{code}' end as {code}"
-        )
+    columns += [f"{cell} as {code}" for code, cell in item_columns(registry).items()]
     columns += [f"c.scores ->> '{name}' as score_{name}" for name in score_names(registry)]
     columns.append("c.outcome_metric")
     columns += [f"c.scores -> 'outcome' ->> '{name}' as outcome_{name}" for name in OUTCOME_COLUMNS]

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from server.checkins.questionnaires import Item, Questionnaire
+from server.checkins import items as item_types
+from server.checkins.items import Item
+from server.checkins.questionnaires import Questionnaire
 
 LOINC = "http://loinc.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
-MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 
 Resource = dict[str, Any]
 
@@ -59,24 +59,13 @@ def _enable_when(origin: str, questionnaire: Questionnaire, item: Item) -> list[
         return []
     target = questionnaire.item(rule.item)
     assert target is not None
-    condition: Resource = {"question": rule.item, "operator": "="}
-    if rule.includes is not None:
-        condition["answerCoding"] = {
-            "system": option_system(origin, questionnaire, target),
-            "code": rule.includes,
-        }
-    elif isinstance(rule.equals, bool):
-        condition["answerBoolean"] = rule.equals
-    elif isinstance(rule.equals, int):
-        condition["answerInteger"] = rule.equals
-    elif target.type == "text":
-        condition["answerString"] = rule.equals
-    else:
-        condition["answerCoding"] = {
-            "system": option_system(origin, questionnaire, target),
-            "code": rule.equals,
-        }
-    return [condition]
+    # The answer that shows the item, written as the target's own answers are: an option it
+    # includes is a one-option answer of the multiple choice.
+    shown_by = [rule.includes] if rule.includes is not None else rule.equals
+    [answer] = item_types.fhir_values(
+        target, shown_by, option_system(origin, questionnaire, target)
+    )
+    return [{"question": rule.item, "operator": "=", f"answer{answer.kind}": answer.value}]
 
 
 def questionnaire(origin: str, definition: Questionnaire, current: bool = True) -> Resource:
@@ -89,30 +78,7 @@ def questionnaire(origin: str, definition: Questionnaire, current: bool = True) 
         }
         if item.loinc:
             entry["code"] = [{"system": LOINC, "code": item.loinc}]
-        if item.type == "scale":
-            entry["type"] = "integer"
-            entry["extension"] = [
-                {"url": MIN_VALUE, "valueInteger": item.min},
-                {"url": MAX_VALUE, "valueInteger": item.max},
-            ]
-        elif item.type == "yes_no":
-            entry["type"] = "boolean"
-        elif item.type in ("single_choice", "multiple_choice"):
-            entry["type"] = "choice"
-            entry["repeats"] = item.type == "multiple_choice"
-            entry["answerOption"] = [
-                {
-                    "valueCoding": {
-                        "system": option_system(origin, definition, item),
-                        "code": option.code,
-                        "display": option.text.en,
-                    }
-                }
-                for option in item.options
-            ]
-        else:
-            entry["type"] = "text"
-            entry["maxLength"] = item.max_length
+        entry |= item_types.fhir_item(item, option_system(origin, definition, item))
         enable_when = _enable_when(origin, definition, item)
         if enable_when:
             entry["enableWhen"] = enable_when
@@ -135,27 +101,8 @@ def questionnaire(origin: str, definition: Questionnaire, current: bool = True) 
 
 
 def _answers(origin: str, definition: Questionnaire, item: Item, value: Any) -> list[Resource]:
-    if item.type == "scale":
-        return [{"valueInteger": value}]
-    if item.type == "yes_no":
-        return [{"valueBoolean": value}]
-    if item.type == "text":
-        return [{"valueString": value}]
-    codes = value if isinstance(value, list) else [value]
     system = option_system(origin, definition, item)
-    answers = []
-    for code in codes:
-        option = item.option(code)
-        answers.append(
-            {
-                "valueCoding": {
-                    "system": system,
-                    "code": code,
-                    "display": option.text.en if option else code,
-                }
-            }
-        )
-    return answers
+    return [{f"value{v.kind}": v.value} for v in item_types.fhir_values(item, value, system)]
 
 
 def questionnaire_response(
@@ -200,7 +147,7 @@ def observations(
     coded: list[tuple[str, str, str]] = [
         (item.code, item.loinc, item.text.en)
         for item in definition.items
-        if item.loinc and item.type == "scale"
+        if item.loinc and item_types.measures(item.type)
     ]
     coded += [(s.name, s.loinc, s.name.upper()) for s in definition.scores if s.loinc]
     for name, loinc, display in coded:

@@ -72,7 +72,7 @@ max_label = { en = "worst", es = "peor" }
         (
             '\n[[items]]\ncode = "x"\ntype = "slider"\ntext = { en = "a", es = "b" }\n',
             None,
-            "items[1].type",
+            "items[1] (x).type: 'slider' is not an item type",
         ),
         ('\n[[items]]\ncode = "x"\ntype = "yes_no"\ntext = { en = "a" }\n', None, "items[1].text"),
         (

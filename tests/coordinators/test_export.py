@@ -103,7 +103,7 @@ def test_free_text_items_are_not_exported(tmp_path: Path) -> None:
     """Patients write names and numbers in free text; the export is pseudonymous. What is left
     (numbers, true/false, option codes) cannot start a spreadsheet formula."""
     from server.checkins.questionnaires import load_registry
-    from server.coordinators.export import export_query, item_codes, score_names
+    from server.coordinators.export import export_query, item_columns, score_names
 
     (tmp_path / "extra.v1.toml").write_text(
         'code = "extra"\nversion = 1\ntitle = { en = "T", es = "T" }\nsource = "s"\n'
@@ -114,7 +114,7 @@ def test_free_text_items_are_not_exported(tmp_path: Path) -> None:
         'text = { en = "a", es = "b" }\n'
     )
     registry = load_registry(tmp_path)
-    assert item_codes(registry) == ["pain"]
+    assert list(item_columns(registry)) == ["pain"]
     assert "comment" not in export_query(registry)
     shipped = load_registry()
     assert score_names(shipped) == ["peg3", "pgic"]
