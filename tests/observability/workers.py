@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -75,18 +76,20 @@ class Pinned:
         self.connection.request("GET", path, headers=headers or {})
         response = self.connection.getresponse()
         response.read()
+        self.used = time.monotonic()
         return response.status
 
     def close(self) -> None:
         self.connection.close()
 
 
-def connection_per_worker(server_pid: int, port: int, tries: int = 60) -> dict[int, Pinned]:
-    """One open connection to each worker process (new connections until every worker
-    accepted one; the others are closed)."""
+def connection_per_worker(server_pid: int, port: int, within: float = 30.0) -> dict[int, Pinned]:
+    """One open connection to each worker process: new connections until every worker
+    accepted one (a worker just started may take a while), the others closed."""
     workers = workers_of(server_pid)
     pinned: dict[int, Pinned] = {}
-    for _ in range(tries):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         connection = Pinned(port)
         assert connection.get("/readyz") == 200
         pid = holder(workers, port, connection.client_port)
@@ -94,11 +97,15 @@ def connection_per_worker(server_pid: int, port: int, tries: int = 60) -> dict[i
             pinned[pid] = connection
         else:
             connection.close()
+            time.sleep(0.05)
+        for kept in pinned.values():  # well within uvicorn's 5 idle seconds
+            if time.monotonic() - kept.used > 2:
+                assert kept.get("/readyz") == 200
         if len(pinned) == len(workers):
             return pinned
     for connection in pinned.values():
         connection.close()
-    raise AssertionError(f"could not reach every worker of {workers} in {tries} connections")
+    raise AssertionError(f"could not reach every worker of {workers} within {within} s")
 
 
 def scrape(port: int) -> Samples:
