@@ -5,6 +5,74 @@ import { enqueue, flush, stateOf } from "../outbox.js";
 
 const ADVANCE_MS = matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150;
 
+const optionText = (item, code) => item.options.find((option) => option.code === code)?.text ?? code;
+const options = (item) => item.options.map((option) => ({ value: option.code, label: option.text, exclusive: option.exclusive }));
+
+// How each item type is asked and read back: one entry per type the server declares
+// (server/checkins/items.py, ItemType), each answer in the shape the server validates.
+// ask(item, {answers, headingId, choiceButtons}) returns the question's controls; oneTap types
+// move on by themselves once answered, the others wait for Next; read(item, value) is the answer
+// on the review screen.
+// A check-in holding a type missing here is refused before its first question (cannotShow).
+const RENDERERS = {
+  scale: {
+    oneTap: true,
+    ask(item, { choiceButtons, headingId }) {
+      const values = [];
+      for (let value = item.min; value <= item.max; value += 1) values.push({ value, label: String(value) });
+      const buttons = choiceButtons(values, false);
+      buttons[0].setAttribute("aria-describedby", `${headingId}-min`);
+      buttons.at(-1).setAttribute("aria-describedby", `${headingId}-max`);
+      return [
+        el("div", { class: "anchors" },
+          el("span", { id: `${headingId}-min` }, `${item.min} = ${item.min_label ?? ""}`),
+          el("span", { id: `${headingId}-max` }, `${item.max} = ${item.max_label ?? ""}`)),
+        el("div", { class: "scale" }, ...buttons),
+      ];
+    },
+    read: (item, value) => String(value),
+  },
+  yes_no: {
+    oneTap: true,
+    ask: (item, { choiceButtons }) => [
+      el("div", { class: "choices" }, ...choiceButtons([{ value: true, label: t("yes") }, { value: false, label: t("no") }], false)),
+    ],
+    read: (item, value) => (value ? t("yes") : t("no")),
+  },
+  single_choice: {
+    oneTap: true,
+    ask: (item, { choiceButtons }) => [el("div", { class: "choices" }, ...choiceButtons(options(item), false))],
+    read: (item, value) => optionText(item, value),
+  },
+  multiple_choice: {
+    oneTap: false,
+    ask: (item, { choiceButtons }) => [el("div", { class: "choices" }, ...choiceButtons(options(item), true))],
+    read: (item, value) => value.map((code) => optionText(item, code)).join(", "),
+  },
+  text: {
+    oneTap: false,
+    ask(item, { answers, headingId }) {
+      const area = el("textarea", { id: `${headingId}-text`, maxlength: item.max_length ?? 500, rows: "4", "aria-labelledby": headingId });
+      area.value = answers[item.code] ?? "";
+      area.addEventListener("input", () => { answers[item.code] = area.value; });
+      return [area];
+    },
+    read: (item, value) => value,
+  },
+};
+
+// A question this copy of the app cannot draw (the server is newer, or a questionnaire is
+// broken): say so in plain words and stop, rather than show a blank or skip a question the
+// clinic asked. Nothing is saved or sent.
+function cannotShow(questionnaire, unknown) {
+  const types = unknown.map((item) => `${JSON.stringify(item.type)} (item ${item.code})`).join(", ");
+  console.error(
+    `Check-in ${questionnaire.code} v${questionnaire.version} not shown: no renderer for item type ${types};`
+      + ` this app draws ${Object.keys(RENDERERS).join(", ")}.`,
+  );
+  show(el("h2", {}, t("cannot_show_heading")), el("p", { role: "alert" }, t("cannot_show")));
+}
+
 // The same rule as the server: show_if {item, equals} or {item, includes}.
 function shown(item, answers) {
   const rule = item.show_if;
@@ -21,6 +89,11 @@ function empty(value) {
 export function runCheckin(due, onDone) {
   const { questionnaire } = due;
   const items = questionnaire.items;
+  const unknown = items.filter((item) => !Object.hasOwn(RENDERERS, item.type));
+  if (unknown.length) {
+    cannotShow(questionnaire, unknown);
+    return;
+  }
   const answers = {};
   let returnToReview = false;
 
@@ -39,12 +112,7 @@ export function runCheckin(due, onDone) {
   };
 
   function answerText(item, value) {
-    if (empty(value)) return t("not_answered");
-    if (item.type === "scale") return String(value);
-    if (item.type === "yes_no") return value ? t("yes") : t("no");
-    const label = (code) => item.options?.find((option) => option.code === code)?.text ?? code;
-    if (Array.isArray(value)) return value.map(label).join(", ");
-    return item.type === "text" ? value : label(value);
+    return empty(value) ? t("not_answered") : RENDERERS[item.type].read(item, value);
   }
 
   function choiceButtons(item, choices, multiple) {
@@ -78,31 +146,13 @@ export function runCheckin(due, onDone) {
   function question(item) {
     const list = visible();
     const headingId = `q-${item.code}`;
-    let body;
-    if (item.type === "scale") {
-      const values = [];
-      for (let value = item.min; value <= item.max; value += 1) values.push({ value, label: String(value) });
-      const buttons = choiceButtons(item, values, false);
-      buttons[0].setAttribute("aria-describedby", `${headingId}-min`);
-      buttons.at(-1).setAttribute("aria-describedby", `${headingId}-max`);
-      body = [
-        el("div", { class: "anchors" },
-          el("span", { id: `${headingId}-min` }, `${item.min} = ${item.min_label ?? ""}`),
-          el("span", { id: `${headingId}-max` }, `${item.max} = ${item.max_label ?? ""}`)),
-        el("div", { class: "scale" }, ...buttons),
-      ];
-    } else if (item.type === "yes_no") {
-      body = [el("div", { class: "choices" }, ...choiceButtons(item, [{ value: true, label: t("yes") }, { value: false, label: t("no") }], false))];
-    } else if (item.type === "single_choice" || item.type === "multiple_choice") {
-      const options = item.options.map((option) => ({ value: option.code, label: option.text, exclusive: option.exclusive }));
-      body = [el("div", { class: "choices" }, ...choiceButtons(item, options, item.type === "multiple_choice"))];
-    } else {
-      const area = el("textarea", { id: `${headingId}-text`, maxlength: item.max_length ?? 500, rows: "4", "aria-labelledby": headingId });
-      area.value = answers[item.code] ?? "";
-      area.addEventListener("input", () => { answers[item.code] = area.value; });
-      body = [area];
-    }
-    const needsNext = item.type === "multiple_choice" || item.type === "text";
+    const renderer = RENDERERS[item.type];
+    const body = renderer.ask(item, {
+      answers,
+      headingId,
+      choiceButtons: (choices, multiple) => choiceButtons(item, choices, multiple),
+    });
+    const needsNext = !renderer.oneTap;
     const previous = before(item);
     const nav = el("div", { class: "nav" },
       previous ? el("button", { type: "button", onclick: () => { returnToReview = false; question(previous); } }, t("back")) : null,
