@@ -51,6 +51,7 @@ from server.logs import ConnectionErrorsInOneLine
 from server.observability import metrics
 from server.observability.requests import ObservedRequests
 from server.observability.routes import readyz
+from server.openapi import allow_route_methods, describe_bodies_exactly
 from server.patients.routes import PatientController
 from server.reminders.routes import CoordinatorReminderController, PushController
 from server.reminders.runtime import push_runtime
@@ -221,7 +222,7 @@ def create_app(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequireJson],
-        before_send=[security_headers(settings.secure_cookies)],
+        before_send=[security_headers(settings.secure_cookies), allow_route_methods],
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
@@ -251,6 +252,7 @@ def create_app(
         debug=False,
     )
     document_errors(app)
+    describe_bodies_exactly(app)
     # Outermost, around routing and error handling: it sees every response as it went out.
     app.asgi_handler = ObservedRequests(app.asgi_handler, log_requests=settings.access_log)
     return app

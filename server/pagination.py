@@ -12,8 +12,16 @@ from litestar.params import Parameter
 
 from server.errors import Invalid
 
-# The query parameter every paginated list takes.
-Cursor = Parameter(default=None, max_length=200)
+# The query parameter every paginated list takes: opaque, as encode_cursor makes it.
+Cursor = Parameter(
+    default=None,
+    max_length=200,
+    pattern=r"^[A-Za-z0-9_-]*$",
+    description=(
+        "the next_cursor of the page before, as the server issued it (opaque, base64url); "
+        "left out for the first page. Any other value is refused with 422 naming cursor"
+    ),
+)
 
 
 class _Cursor(msgspec.Struct, array_like=True, frozen=True):

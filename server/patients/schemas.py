@@ -7,6 +7,8 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from server.schedule.windows import zone_names
+
 Condition = Literal["crps", "fibromyalgia", "lyme", "other"]
 Language = Literal["en", "es"]
 Status = Literal["invited", "active", "discharged"]
@@ -15,7 +17,14 @@ ClockTime = Annotated[
     Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description='local time "HH:MM", 24-hour'),
 ]
 ZoneName = Annotated[
-    str, Meta(min_length=1, max_length=64, description="IANA time zone, like Europe/London")
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone, like Europe/London",
+        # The names is_valid_zone accepts, so the OpenAPI schema lists exactly those.
+        extra_json_schema={"enum": sorted(zone_names())},
+    ),
 ]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=100)]
 

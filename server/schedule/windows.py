@@ -7,6 +7,7 @@ occurrence. Nothing here reads the clock: ``now`` is always an argument.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -23,15 +24,23 @@ class Window(msgspec.Struct, frozen=True):
 
 # In the tz database but not places: their meaning depends on the host or on nothing at all.
 NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix", "right"})
+# Offsets named like POSIX ones ("GMT+0", "UTC-3"), which PostgreSQL reads with the sign
+# reversed: the database's is_valid_timezone refuses them, and so does this.
+POSIX_OFFSET = re.compile(r"(UTC|GMT)[+-]")
 
 
 @lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(name for name in available_timezones() if name.split("/")[0] not in NOT_ZONES)
+def zone_names() -> frozenset[str]:
+    """The time zones a patient or clinic may be in."""
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name.split("/")[0] not in NOT_ZONES and not POSIX_OFFSET.match(name)
+    )
 
 
 def is_valid_zone(name: str) -> bool:
-    return name in _zone_names()
+    return name in zone_names()
 
 
 @lru_cache(maxsize=1024)
