@@ -211,3 +211,20 @@ async def test_a_cursor_is_described_as_issued(
     refused = await http.get("/api/coordinator/patients", params={"cursor": forged}, headers=staff)
     assert refused.status_code == 422
     assert [error["field"] for error in refused.json()["errors"]] == ["cursor"]
+
+
+async def test_a_blank_name_is_refused_as_described(http: httpx.AsyncClient, pool: db.Pool) -> None:
+    schema = (await http.get("/schema/openapi.json")).json()["components"]["schemas"]
+    pattern = schema["NewPatient"]["properties"]["display_name"]["pattern"]
+    clinic = await make_clinic(pool)
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, clinic.id)}"}
+    for name in ("Ann", " ", "\u00a0\t", "Ann\x00"):
+        created = await http.post(
+            "/api/coordinator/patients",
+            json={"display_name": name, "timezone": "Europe/London"},
+            headers=staff,
+        )
+        assert (created.status_code == 201) == bool(re.fullmatch(pattern, name)), name
+        if created.status_code != 201:
+            assert created.status_code == 422
+            assert [error["field"] for error in created.json()["errors"]] == ["display_name"]

@@ -26,7 +26,15 @@ ZoneName = Annotated[
         extra_json_schema={"enum": sorted(zone_names())},
     ),
 ]
-DisplayName = Annotated[str, Meta(min_length=1, max_length=100)]
+DisplayName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=100,
+        # What create_patient checks, for the OpenAPI schema: not blank, no NUL.
+        extra_json_schema={"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"},
+    ),
+]
 
 
 class QuietHours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
