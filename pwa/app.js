@@ -1,19 +1,16 @@
 // Patient app entry: service worker, enrollment from the link or a typed code, then what is due.
 import { say } from "./js/dom.js";
 import { t } from "./js/i18n.js";
-import { flush, render } from "./js/outbox.js";
+import { followOutbox } from "./js/outbox-page.js";
 import { registerWorker } from "./js/update.js";
 import { enroll, enrollForm, iosInstallFirst, isInstalled, isIos } from "./js/views/enroll.js";
 import { start } from "./js/views/home.js";
 
 registerWorker().catch(() => {});
-addEventListener("online", () => flush());
+followOutbox();
 // A reminder tapped while the app is open points it at the due check-in.
 addEventListener("hashchange", () => {
   if (location.hash.startsWith("#checkin/")) start();
-});
-navigator.serviceWorker?.addEventListener("message", (event) => {
-  if (event.data?.type === "outbox-changed") render();
 });
 
 async function enrollFromLink(code) {

@@ -1,5 +1,8 @@
 // Service worker for /app/: the app shell from a versioned cache, the API always from the network.
-const VERSION = "2026-11-26.5";
+// A module worker (registered with type "module"): it sends the outbox with the page's own code.
+import { flush } from "./js/outbox.js";
+
+const VERSION = "2026-12-06.1";
 const CACHE = `shell-${VERSION}`;
 const SHELL = [
   "/app/",
@@ -9,6 +12,7 @@ const SHELL = [
   "/app/js/api.js",
   "/app/js/dom.js",
   "/app/js/i18n.js",
+  "/app/js/outbox-page.js",
   "/app/js/outbox.js",
   "/app/js/push.js",
   "/app/js/store.js",
@@ -67,58 +71,16 @@ self.addEventListener("fetch", (event) => {
 
 // --- Background Sync: send check-ins saved offline, even with the app closed ---------------------
 
-function openOutbox() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open("checkin", 1);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      if (!db.objectStoreNames.contains("outbox")) db.createObjectStore("outbox", { keyPath: "id" });
-      if (!db.objectStoreNames.contains("kv")) db.createObjectStore("kv");
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function inStore(db, mode, run) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction("outbox", mode);
-    const result = run(tx.objectStore("outbox"));
-    tx.oncomplete = () => resolve(result.result);
-    tx.onerror = () => reject(tx.error);
-  });
-}
-
-async function flushOutbox() {
-  const db = await openOutbox();
-  const pending = await inStore(db, "readonly", (store) => store.getAll());
-  let retry = false;
-  for (const entry of pending) {
-    if (entry.state !== "pending") continue;
-    let response;
-    try {
-      response = await fetch("/api/checkins", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(entry.body),
-      });
-    } catch {
-      retry = true;
-      continue;
-    }
-    if (response.ok) await inStore(db, "readwrite", (store) => store.delete(entry.id));
-    else if (response.status >= 500 || response.status === 401) retry = true;
-    else await inStore(db, "readwrite", (store) => store.put({ ...entry, state: "rejected", problem: response.status }));
-  }
-  db.close();
+async function sendOutbox() {
+  const result = await flush();
   for (const client of await self.clients.matchAll({ type: "window" })) client.postMessage({ type: "outbox-changed" });
-  // A rejected promise asks the browser to try the sync again later.
-  if (retry) throw new Error("some check-ins are still waiting");
+  // A rejected promise asks the browser to fire the sync again later (it backs off). A phone
+  // that was disconnected waits for the patient to connect it again instead.
+  if (result.waiting && !result.signedOut) throw new Error("some check-ins are still waiting");
 }
 
 self.addEventListener("sync", (event) => {
-  if (event.tag === "outbox") event.waitUntil(flushOutbox());
+  if (event.tag === "outbox") event.waitUntil(sendOutbox());
 });
 
 // --- Push: the payload carries only ids and a link (no health data on the lock screen) ---------
@@ -136,8 +98,7 @@ self.addEventListener("push", (event) => {
 });
 
 // Report "opened", then bring the app to the due check-in: the open app window if there is one,
-// else a new one. (A named function: browser tests call it, as Chromium cannot click a
-// notification from automation.)
+// else a new one.
 async function openFromNotification(notification) {
   notification.close();
   const { url, reminder_id: reminderId } = notification.data ?? {};
@@ -180,3 +141,7 @@ async function resubscribe(oldSubscription, newSubscription) {
 self.addEventListener("pushsubscriptionchange", (event) => {
   event.waitUntil(resubscribe(event.oldSubscription, event.newSubscription));
 });
+
+// Browser tests call these two, as Chromium cannot tap a notification or renew a subscription
+// from automation; a module's functions are not globals by themselves.
+Object.assign(self, { openFromNotification, resubscribe });

@@ -1,6 +1,6 @@
 // IndexedDB: the outbox of check-ins not yet on the server, and the last profile and due list
-// (so the app opens and a check-in can be answered without a connection). sw.js opens the
-// same database for Background Sync: keep the name, version and stores in step with it.
+// (so the app opens and a check-in can be answered without a connection). The page and the
+// service worker both open it through this module.
 const DB_NAME = "checkin";
 const DB_VERSION = 1;
 let opening = null;

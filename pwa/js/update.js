@@ -21,7 +21,14 @@ export async function registerWorker() {
     reloading = true;
     location.reload();
   });
-  const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+  // A module worker, like the page: it imports the outbox. updateViaCache "none": an update
+  // check compares sw.js and the modules it imports fresh from the server, never a copy in the
+  // HTTP cache.
+  const registration = await navigator.serviceWorker.register("/app/sw.js", {
+    scope: "/app/",
+    type: "module",
+    updateViaCache: "none",
+  });
   if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
   registration.addEventListener("updatefound", () => {
     const worker = registration.installing;

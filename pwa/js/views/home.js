@@ -3,7 +3,8 @@
 import { api } from "../api.js";
 import { el, say, show } from "../dom.js";
 import { clock, day, setLanguage, t } from "../i18n.js";
-import { flush, pendingDueIds, render } from "../outbox.js";
+import { render } from "../outbox-page.js";
+import { flush, pendingDueIds } from "../outbox.js";
 import { remindersOffer } from "../push.js";
 import { kv } from "../store.js";
 import { runCheckin } from "./checkin.js";
@@ -39,6 +40,8 @@ function wantedDueId() {
 }
 
 export async function start() {
+  // Check-ins still waiting show on every screen, the connect form included.
+  await render();
   const me = await load("/api/me", "profile");
   if (me.status === 401) {
     await kv.remove("profile");
@@ -52,7 +55,6 @@ export async function start() {
   profile = me.body;
   setLanguage(profile.language);
   headerButtons();
-  await render();
   flush();
   const windows = await openWindows();
   const wanted = wantedDueId();
