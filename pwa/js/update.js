@@ -13,11 +13,16 @@ function offer(worker) {
 
 export async function registerWorker() {
   if (!("serviceWorker" in navigator)) return null;
-  const hadController = Boolean(navigator.serviceWorker.controller);
+  let controlled = Boolean(navigator.serviceWorker.controller);
   let reloading = false;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    // The first install claims the page: nothing to reload. Later, the new version takes over.
-    if (!hadController || reloading) return;
+    // The first install claims the page: nothing to reload. Any later change is a new
+    // version taking over (the patient tapped "reload"), in this page's lifetime too.
+    if (!controlled) {
+      controlled = true;
+      return;
+    }
+    if (reloading) return;
     reloading = true;
     location.reload();
   });

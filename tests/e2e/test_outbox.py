@@ -2,6 +2,7 @@
 by the service worker's Background Sync, for each answer: 201 stored, 200 identical replay,
 409 id already used, 422 invalid, 503 while the database is away, 401 for a disconnected
 phone, no connection, and answers that are not the server's (a Wi-Fi sign-in page, a proxy).
+And the module worker's update path.
 
 The worker's runs are started the way the app starts them (the app's own code asks for a
 Background Sync) from a page of the app's origin that is not the app, so no page code sends
@@ -14,9 +15,13 @@ worker is a cut TCP link between the browser and the server.
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +36,14 @@ from tests.e2e.test_pwa_screens import check
 from tests.support.clock import now
 from tests.support.factories import checkin_body, daily_answers, new_code
 from tests.support.fakepush import FakePushService
-from tests.support.live import ServerProcess, free_port, push_settings, start_server
+from tests.support.live import (
+    ROOT,
+    ServerProcess,
+    clean_env,
+    free_port,
+    push_settings,
+    start_server,
+)
 
 CONFLICT = "a different check-in was already stored with this id; a new check-in needs a new id"
 IN_THE_FUTURE = "answered_at is in the future; check the phone's clock"
@@ -173,6 +185,37 @@ async def linked_server(app_db: str, push_service: FakePushService) -> AsyncIter
     await web.cut()
     await asyncio.to_thread(started.stop)
     await database.cut()
+
+
+@pytest.fixture
+async def deployable(
+    tmp_path: Path, app_db: str, push_service: FakePushService
+) -> AsyncIterator[tuple[ServerProcess, Path]]:
+    """A server running from a copy of the code, so the test can deploy a new version of the
+    app (the copy's pwa/) under a phone that has the old one."""
+    for folder in ("server", "sql", "pwa"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    port = free_port()
+    env = clean_env(
+        DATABASE_URL=app_db,
+        PORT=str(port),
+        WORKERS="1",
+        LOG_LEVEL="warning",
+        DISPATCHER="false",
+        **push_settings(push_service),
+    )
+    run_copy = (
+        f"import runpy, sys; sys.path.insert(0, {str(tmp_path)!r});"
+        " runpy.run_module('server', run_name='__main__', alter_sys=True)"
+    )
+    started = ServerProcess([sys.executable, "-c", run_copy, "serve"], env, port)
+    try:
+        await asyncio.to_thread(started.wait_healthy)
+        yield started, tmp_path / "pwa"
+    finally:
+        await asyncio.to_thread(started.stop)
 
 
 async def enrolled_phone(
@@ -557,4 +600,49 @@ async def test_disconnected_phone_keeps_its_checkins_until_it_is_connected_again
     await expect(page.locator("#outbox")).to_contain_text("All check-ins sent.")
     assert answers.seen[1:] == [(b["id"], 201, False) for b in bodies]
     assert await outbox_entries(page) == []
+    await context.close()
+
+
+@pytest.mark.slow
+async def test_new_version_takes_over_when_the_patient_reloads_and_still_sends(
+    browser: Browser, deployable: tuple[ServerProcess, Path], pool: db.Pool, settings: Settings
+) -> None:
+    """The module worker's update path: a deploy changes sw.js and a module it imports; the
+    browser installs the new worker, the app offers to reload (never swapping code under a
+    check-in), and after the tap the new worker serves the new shell and sends the outbox."""
+    served, pwa = deployable
+    context, page, _ = await enrolled_phone(browser, served.url, pool, settings)
+    old_caches = await page.evaluate("caches.keys()")
+    registration = await page.evaluate(
+        "navigator.serviceWorker.getRegistration('/app/').then((r) => r.updateViaCache)"
+    )
+    assert registration == "none"
+
+    worker = pwa / "sw.js"
+    version = re.search(r'^const VERSION = "([^"]+)";$', worker.read_text(), re.M)
+    assert version is not None
+    new_version = f"{version.group(1)}-next"
+    worker.write_text(worker.read_text().replace(version.group(1), new_version))
+    outbox_module = pwa / "js" / "outbox.js"
+    outbox_module.write_text(outbox_module.read_text() + 'export const release = "next";\n')
+
+    await page.evaluate(
+        "navigator.serviceWorker.getRegistration('/app/').then((r) => r.update()).then(() => null)"
+    )
+    banner = page.locator("#update")
+    await expect(banner).to_contain_text("A new version is ready")
+    async with page.expect_navigation():  # the new worker takes over, the app reloads
+        await banner.get_by_role("button", name="reload").click()
+    await expect(page.locator("#status")).to_contain_text("Hello Ana")
+    await expect(banner).to_be_hidden()
+    await until_true(page, f"caches.keys().then((keys) => keys.join() === 'shell-{new_version}')")
+    assert old_caches == [f"shell-{version.group(1)}"]
+    assert await page.evaluate("import('/app/js/outbox.js').then((m) => m.release)") == "next"
+
+    body = checkin_body()
+    await close_app(page, served.url)
+    answers = Answers(context)
+    await put_entries(page, [body])
+    await ask_for_sync(page)
+    assert await answers.until(1) == [(body["id"], 201, True)]
     await context.close()
