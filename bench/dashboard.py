@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import cluster_url  # noqa: E402
 from bench.dashboard_seed import seed  # noqa: E402
 from server import db  # noqa: E402
-from server.coordinators.service import BOARD_ROWS  # noqa: E402
+from server.coordinators.board import BOARD_ROWS  # noqa: E402
 from server.db import q  # noqa: E402
 from tests.support import pg  # noqa: E402
 from tests.support.live import ServerProcess, clean_env, free_port  # noqa: E402

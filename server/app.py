@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import msgspec
-from litestar import Litestar, MediaType, Response, get, head
+from litestar import Litestar, MediaType, Response, Router, get, head
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -31,30 +31,36 @@ from litestar.types import (
 )
 
 from server import db
+from server.alerts.pages import AlertPages
+from server.alerts.routes import AlertController
 from server.auth.cache import DeviceCache
+from server.auth.pages import SignInPages
 from server.checkins.questionnaires import install_registry
 from server.checkins.routes import CheckinController
 from server.checkins.writer import CheckinWriter
+from server.clinics.pages import ClinicPages
 from server.clinics.routes import ClinicController
 from server.clock import Clock, server_clock
 from server.coordinators.filters import FILTERS
 from server.coordinators.live import BoardHub
-from server.coordinators.pages import DashboardController
-from server.coordinators.routes import (
-    AlertController,
-    CoordinatorPatientController,
-    ExportController,
-)
-from server.errors import DATABASE_UNAVAILABLE, EXCEPTION_HANDLERS, ErrorBody, document_errors
+from server.coordinators.pages import BoardPages
+from server.coordinators.routes import CoordinatorPatientController, ExportController
+from server.dashboard import PAGE_EXCEPTION_HANDLERS
+from server.error_docs import document_errors
+from server.errors import DATABASE_UNAVAILABLE
 from server.headers import security_headers
+from server.http_errors import EXCEPTION_HANDLERS, ErrorBody
 from server.logs import ConnectionErrorsInOneLine
 from server.observability import metrics
 from server.observability.requests import ObservedRequests
 from server.observability.routes import readyz
 from server.openapi import allow_route_methods, describe_bodies_exactly
+from server.patients.pages import PatientPages
 from server.patients.routes import PatientController
+from server.reminders.pages import ReminderPages
 from server.reminders.routes import CoordinatorReminderController, PushController
 from server.reminders.runtime import push_runtime
+from server.schedule.pages import InfusionPages
 from server.schedule.routes import InfusionController
 from server.settings import Settings
 
@@ -97,20 +103,16 @@ _UNSUPPORTED = msgspec.json.encode(
 
 
 class RequireJson:
-    """Bodies are JSON: anything else gets 415 before routing (this also keeps cross-site HTML
-    forms, which cannot send JSON, away from the API). Plain ASGI: it reads the raw header
-    list instead of building a request, since it runs on every request."""
+    """The JSON API's bodies are JSON: anything else gets 415 before the handler (this also
+    keeps cross-site HTML forms, which cannot send JSON, away from the API; the dashboard's
+    pages take forms, CSRF-checked). Plain ASGI: it reads the raw header list instead of
+    building a request, since it runs on every API request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Dashboard pages take HTML forms (CSRF-checked); everything else takes JSON.
-        if (
-            scope["type"] == ScopeType.HTTP
-            and scope["method"] in JSON_METHODS
-            and not scope["path"].startswith("/coordinator/")
-        ):
+        if scope["type"] == ScopeType.HTTP and scope["method"] in JSON_METHODS:
             media_type, has_body = b"", False
             for name, value in scope["headers"]:
                 if name == b"content-type":
@@ -192,20 +194,42 @@ def create_app(
                 app.state.pool.terminate()
             metrics.forget_process(os.getpid())
 
+    api = Router(
+        "/",
+        route_handlers=[
+            PatientController,
+            CheckinController,
+            CoordinatorPatientController,
+            AlertController,
+            ExportController,
+            InfusionController,
+            ClinicController,
+            PushController,
+            CoordinatorReminderController,
+        ],
+        middleware=[RequireJson],
+    )
+    # Each domain's pages; errors on them are answered in HTML.
+    dashboard = Router(
+        "/coordinator",
+        route_handlers=[
+            SignInPages,
+            BoardPages,
+            PatientPages,
+            ReminderPages,
+            AlertPages,
+            InfusionPages,
+            ClinicPages,
+        ],
+        exception_handlers=PAGE_EXCEPTION_HANDLERS,
+        include_in_schema=False,
+    )
     route_handlers: list[object] = [
         healthz,
         healthz_head,
         readyz,
-        PatientController,
-        CheckinController,
-        CoordinatorPatientController,
-        AlertController,
-        ExportController,
-        InfusionController,
-        ClinicController,
-        PushController,
-        CoordinatorReminderController,
-        DashboardController,
+        api,
+        dashboard,
         create_static_files_router(
             path="/coordinator/static", directories=[DASHBOARD_STATIC], include_in_schema=False
         ),
@@ -221,7 +245,6 @@ def create_app(
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequireJson],
         before_send=[security_headers(settings.secure_cookies), allow_route_methods],
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,

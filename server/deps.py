@@ -1,7 +1,8 @@
 """The app's shared parts, read from ``State`` by handlers.
 
 Not Litestar dependencies: resolving dependencies (a task group per batch) cost a fifth of a
-check-in's CPU. Who is asking comes from ``server.auth.guards``.
+check-in's CPU. Who is asking comes from ``server.auth.guards``: patients' handlers call it,
+staff controllers carry its guards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgspec
 from litestar.datastructures import State
 
 from server import audit
-from server.auth.guards import authenticate_coordinator, authenticate_patient
+from server.auth.guards import authenticate_patient, staff_of
 from server.auth.schemas import CoordinatorPrincipal, PatientPrincipal
 from server.db import Connection, Pool
 from server.settings import Settings
@@ -62,8 +63,9 @@ class StaffRequest(msgspec.Struct, frozen=True):
 
 @asynccontextmanager
 async def staff_request(request: AnyRequest) -> AsyncIterator[StaffRequest]:
-    """Authenticate the coordinator, then hold one pooled connection for the handler."""
-    who = await authenticate_coordinator(request)
+    """The coordinator the controller's guard signed in (server/auth/guards.py), and one pooled
+    connection for the handler."""
+    who = staff_of(request)
     state = request.app.state
     async with staff_connection(request) as conn:
         yield StaffRequest(who, conn, now_of(state), settings_of(state))

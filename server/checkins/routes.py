@@ -9,7 +9,7 @@ from server.auth.guards import authenticate_patient
 from server.checkins import service
 from server.checkins.schemas import CheckinIn, CheckinOut, CheckinPage, DueList, Trend, TrendDays
 from server.deps import now_of, patient_request, pool_of
-from server.errors import errors_documented
+from server.error_docs import errors_documented
 from server.pagination import Cursor
 from server.web import AnyRequest
 

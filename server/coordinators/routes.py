@@ -1,24 +1,23 @@
-"""Coordinator JSON API: the clinic's patients, their check-ins, alerts and exports."""
+"""Coordinator JSON API: the clinic's patients, their check-ins, and the clinic's export."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
-from server.auth.guards import authenticate_coordinator
+from server.auth import actions
+from server.auth.guards import staff_api, staff_of
 from server.checkins import service as checkins
 from server.checkins.questionnaires import registry
 from server.checkins.schemas import CheckinPage, Trend, TrendDays
 from server.coordinators import export
-from server.coordinators import service as alerts
-from server.coordinators.schemas import Acknowledge, Alert, AlertList
 from server.deps import now_of, pool_of, staff_request
-from server.errors import errors_documented
+from server.error_docs import errors_documented
 from server.fhir import service as fhir
 from server.pagination import Cursor
 from server.patients import service as patients
@@ -38,8 +37,9 @@ class CoordinatorPatientController(Controller):
     path = "/api/coordinator/patients"
     tags = ["coordinator"]
     security = [{"coordinator": []}]
+    guards = [staff_api]
 
-    @get("/", summary="The clinic's patients, newest first")
+    @get("/", summary="The clinic's patients, newest first", guards=[actions.PATIENTS_LIST])
     async def list_patients(
         self, request: AnyRequest, cursor: str | None = Cursor, limit: int = PageSize
     ) -> PatientPage:
@@ -48,7 +48,12 @@ class CoordinatorPatientController(Controller):
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, cursor, limit, staff.now
             )
 
-    @post("/", status_code=201, summary="Add a patient; returns a one-time enrollment code")
+    @post(
+        "/",
+        status_code=201,
+        summary="Add a patient; returns a one-time enrollment code",
+        guards=[actions.PATIENT_CREATE],
+    )
     async def create_patient(self, request: AnyRequest, data: NewPatient) -> PatientCreated:
         async with staff_request(request) as staff:
             return await patients.create_patient(
@@ -61,16 +66,26 @@ class CoordinatorPatientController(Controller):
                 now=staff.now,
             )
 
-    @get("/{patient_id:uuid}", summary="One patient: settings, adherence, latest scores")
-    async def patient_detail(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
+    @get(
+        "/{patient_id:uuid}",
+        summary="One patient: settings, adherence, latest scores",
+        guards=[actions.PATIENT_READ],
+    )
+    async def patient_detail(
+        self, request: AnyRequest, patient_id: FromPath[UUID]
+    ) -> PatientDetail:
         async with staff_request(request) as staff:
             return await patients.patient_detail(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 
-    @patch("/{patient_id:uuid}", summary="Change the patient's reminder settings (audited)")
+    @patch(
+        "/{patient_id:uuid}",
+        summary="Change the patient's reminder settings (audited)",
+        guards=[actions.PATIENT_SETTINGS],
+    )
     async def update_patient(
-        self, request: AnyRequest, patient_id: UUID, data: ProfilePatch
+        self, request: AnyRequest, patient_id: FromPath[UUID], data: ProfilePatch
     ) -> PatientDetail:
         async with staff_request(request) as staff:
             return await patients.update_settings_for_staff(
@@ -87,8 +102,9 @@ class CoordinatorPatientController(Controller):
         status_code=200,
         summary="Discharge: phones stop, windows and reminders are withdrawn",
         responses=errors_documented(409),
+        guards=[actions.PATIENT_DISCHARGE],
     )
-    async def discharge(self, request: AnyRequest, patient_id: UUID) -> PatientDetail:
+    async def discharge(self, request: AnyRequest, patient_id: FromPath[UUID]) -> PatientDetail:
         async with staff_request(request) as staff:
             return await patients.discharge(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
@@ -98,8 +114,11 @@ class CoordinatorPatientController(Controller):
         "/{patient_id:uuid}/enrollment-code",
         status_code=201,
         summary="A new one-time enrollment code for an existing patient",
+        guards=[actions.ENROLLMENT_CODE],
     )
-    async def new_enrollment_code(self, request: AnyRequest, patient_id: UUID) -> PatientCreated:
+    async def new_enrollment_code(
+        self, request: AnyRequest, patient_id: FromPath[UUID]
+    ) -> PatientCreated:
         async with staff_request(request) as staff:
             return await patients.new_code(
                 staff.conn,
@@ -111,11 +130,15 @@ class CoordinatorPatientController(Controller):
                 now=staff.now,
             )
 
-    @get("/{patient_id:uuid}/checkins", summary="One patient's check-ins, newest first")
+    @get(
+        "/{patient_id:uuid}/checkins",
+        summary="One patient's check-ins, newest first",
+        guards=[actions.PATIENT_READ],
+    )
     async def patient_checkins(
         self,
         request: AnyRequest,
-        patient_id: UUID,
+        patient_id: FromPath[UUID],
         cursor: str | None = Cursor,
         limit: int = PageSize,
     ) -> CheckinPage:
@@ -133,11 +156,12 @@ class CoordinatorPatientController(Controller):
     @get(
         "/{patient_id:uuid}/trend",
         summary="Pain, fatigue and PEG-3 by day, infusions, change from baseline (audited)",
+        guards=[actions.PATIENT_READ],
     )
     async def patient_trend(
         self,
         request: AnyRequest,
-        patient_id: UUID,
+        patient_id: FromPath[UUID],
         days: int = TrendDays,
     ) -> Trend:
         async with staff_request(request) as staff:
@@ -154,8 +178,11 @@ class CoordinatorPatientController(Controller):
         "/{patient_id:uuid}/fhir",
         summary="The patient's record as a FHIR R4 Bundle",
         media_type="application/fhir+json",
+        guards=[actions.PATIENT_READ],
     )
-    async def patient_fhir(self, request: AnyRequest, patient_id: UUID) -> Response[dict[str, Any]]:
+    async def patient_fhir(
+        self, request: AnyRequest, patient_id: FromPath[UUID]
+    ) -> Response[dict[str, Any]]:
         async with staff_request(request) as staff:
             bundle = await fhir.patient_bundle(
                 staff.conn,
@@ -168,59 +195,21 @@ class CoordinatorPatientController(Controller):
         return Response(bundle, media_type="application/fhir+json")
 
 
-class AlertController(Controller):
-    path = "/api/coordinator/alerts"
-    tags = ["coordinator"]
-    security = [{"coordinator": []}]
-
-    @get("/", summary="The clinic's alerts, newest first (open ones by default)")
-    async def list_alerts(
-        self,
-        request: AnyRequest,
-        status: Literal["open", "acknowledged", "all"] = "open",
-        limit: int = Parameter(default=100, ge=1, le=500),
-    ) -> AlertList:
-        async with staff_request(request) as staff:
-            return await alerts.list_alerts(
-                staff.conn,
-                staff.who.clinic_id,
-                staff.who.coordinator_id,
-                None if status == "all" else status,
-                limit,
-                staff.now,
-            )
-
-    @post(
-        "/{alert_id:uuid}/acknowledge",
-        status_code=200,
-        summary="Acknowledge with a note",
-        responses=errors_documented(409),
-    )
-    async def acknowledge(self, request: AnyRequest, alert_id: UUID, data: Acknowledge) -> Alert:
-        async with staff_request(request) as staff:
-            return await alerts.acknowledge(
-                staff.conn,
-                staff.who.clinic_id,
-                staff.who.coordinator_id,
-                alert_id,
-                data.note,
-                staff.now,
-            )
-
-
 class ExportController(Controller):
     path = "/api/coordinator"
     tags = ["coordinator"]
     security = [{"coordinator": []}]
+    guards = [staff_api]
 
     @get(
         "/export.csv",
         summary="Every check-in of the clinic as CSV (pseudonymous, streamed)",
         media_type="text/csv",
+        guards=[actions.EXPORT],
     )
     async def export_csv(self, state: State, request: AnyRequest) -> Stream:
         # The stream outlives the handler: it takes its own connection as it goes.
-        who = await authenticate_coordinator(request)
+        who = staff_of(request)
         now = now_of(state)
         chunks = export.stream_csv(
             pool_of(state), registry(), who.clinic_id, who.coordinator_id, now

@@ -1,4 +1,5 @@
-"""SQL calls for the coordinator side: alerts."""
+"""SQL calls for the coordinator side: the board, the patients list, the audit trail, the
+export."""
 
 from __future__ import annotations
 
@@ -7,34 +8,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from server.coordinators.schemas import Alert, AuditEntry, BoardRow, PatientRow, StaffMember
-from server.db import Connection, Exec, Many, One, Scalar
+from server.coordinators.schemas import AuditEntry, BoardRow, PatientRow, StaffMember
+from server.db import Connection, Exec, Many
 
-_list_alerts = Many("alerts.list_for_clinic", Alert)
-_acknowledge = One("alerts.acknowledge", Alert)
-_alert_status = Scalar("alerts.status_in_clinic", str)
 _board = Many("board.board", BoardRow)
 _patients_page = Many("board.patients_page", PatientRow)
 _watch = Exec("board.watch")
 _audit_search = Many("audit.search", AuditEntry)
 _staff_of_clinic = Many("audit.staff_of_clinic", StaffMember)
-
-
-async def list_alerts(
-    conn: Connection, clinic_id: UUID, status: str | None, limit: int
-) -> list[Alert]:
-    return await _list_alerts(conn, clinic_id, status, limit)
-
-
-async def acknowledge(
-    conn: Connection, alert_id: UUID, clinic_id: UUID, now: datetime, by: UUID, note: str
-) -> Alert | None:
-    """Acknowledge an open alert of the clinic; None when there is no such open alert."""
-    return await _acknowledge(conn, alert_id, clinic_id, now, by, note)
-
-
-async def alert_status(conn: Connection, alert_id: UUID, clinic_id: UUID) -> str | None:
-    return await _alert_status(conn, alert_id, clinic_id)
 
 
 async def copy_export(

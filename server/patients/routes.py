@@ -9,7 +9,7 @@ from litestar.openapi import ResponseSpec
 from server.auth.guards import DEVICE_COOKIE
 from server.auth.throttle import client_key
 from server.deps import client_host, now_of, patient_request, pool_of, settings_of
-from server.errors import errors_documented
+from server.error_docs import errors_documented
 from server.patients import service
 from server.patients.schemas import EnrollRequest, EnrollResponse, Profile, ProfilePatch
 from server.settings import Settings

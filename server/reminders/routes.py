@@ -7,10 +7,12 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
+from server.auth import actions
+from server.auth.guards import staff_api
 from server.deps import patient_request, settings_of, staff_request
-from server.errors import errors_documented
+from server.error_docs import errors_documented
 from server.pagination import Cursor
 from server.reminders import service
 from server.reminders.schemas import Opened, PublicKey, ReminderOut, SubscriptionIn, WindowPage
@@ -67,24 +69,30 @@ class CoordinatorReminderController(Controller):
     path = "/api/coordinator/patients/{patient_id:uuid}"
     tags = ["coordinator"]
     security = [{"coordinator": []}]
+    guards = [staff_api]
 
     @post(
         "/nudge",
         status_code=202,
         summary="Send the patient a reminder now (after their quiet hours)",
         responses=errors_documented(409),
+        guards=[actions.NUDGE],
     )
-    async def nudge(self, request: AnyRequest, patient_id: UUID) -> ReminderOut:
+    async def nudge(self, request: AnyRequest, patient_id: FromPath[UUID]) -> ReminderOut:
         async with staff_request(request) as staff:
             return await service.nudge(
                 staff.conn, staff.who.clinic_id, staff.who.coordinator_id, patient_id, staff.now
             )
 
-    @get("/windows", summary="Check-in windows that have opened, with each reminder's delivery")
+    @get(
+        "/windows",
+        summary="Check-in windows that have opened, with each reminder's delivery",
+        guards=[actions.PATIENT_READ],
+    )
     async def windows(
         self,
         request: AnyRequest,
-        patient_id: UUID,
+        patient_id: FromPath[UUID],
         cursor: str | None = Cursor,
         limit: int = Parameter(default=30, ge=1, le=100),
     ) -> WindowPage:

@@ -649,9 +649,17 @@ async def test_admins_manage_staff_and_the_protocol(
     async with httpx.AsyncClient(
         base_url=server.url, headers={"X-Forwarded-For": client_ip()}
     ) as nurse_browser:
-        await signed_in(nurse_browser, "new.nurse@clinic.test")
+        nurse_csrf = await signed_in(nurse_browser, "new.nurse@clinic.test")
         assert (await nurse_browser.get("/coordinator/staff")).status_code == 403
-        assert (await nurse_browser.get("/coordinator/protocol")).status_code == 403
+        # She reads the protocol (when windows open, when the second reminder goes), without
+        # a form to change it; a change sent anyway is refused.
+        protocol = await nurse_browser.get("/coordinator/protocol")
+        assert protocol.status_code == 200 and "Second reminder after" in protocol.text
+        assert '<form method="post" action="/coordinator/protocol"' not in protocol.text
+        refused = await nurse_browser.post(
+            "/coordinator/protocol", data={"csrf_token": nurse_csrf, "nudge_after_minutes": "60"}
+        )
+        assert refused.status_code == 403 and "only the clinic" in refused.text
         off = await browser_like.post(
             f"/coordinator/staff/{nurse['id']}", data={"csrf_token": csrf, "action": "disable"}
         )

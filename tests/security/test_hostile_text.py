@@ -64,9 +64,11 @@ class Clinic:
 async def clinic(
     pool: db.Pool, settings: Settings, http: httpx.AsyncClient, server: ServerProcess
 ) -> AsyncIterator[Clinic]:
-    """A clinic with an API token, an enrolled patient and a signed-in dashboard session."""
+    """A clinic with an admin's API token (who may send every body, the protocol's included:
+    a coordinator's change of it is refused before its body is read), an enrolled patient and a
+    signed-in dashboard session."""
     made = await make_clinic(pool)
-    staff = {"Authorization": f"Bearer {await make_coordinator(pool, made.id)}"}
+    staff = {"Authorization": f"Bearer {await make_coordinator(pool, made.id, role='admin')}"}
     created, patient = await enrolled_patient(pool, settings, http, made.id)
     email = await make_staff(pool, made.id)
     async with httpx.AsyncClient(
