@@ -258,7 +258,7 @@ async def put_entries(page: Page, bodies: list[dict[str, Any]]) -> None:
     await page.evaluate(
         """async (bodies) => {
         const { outbox } = await import('/app/js/store.js');
-        const start = Date.now();
+        const start = new Date().getTime();
         for (const [index, body] of bodies.entries()) {
             const saved_at = new Date(start + index).toISOString();
             await outbox.put({ id: body.id, body, state: 'pending', saved_at });
