@@ -24,8 +24,11 @@ end
 function request()
   counter = counter + 1
   local id = string.format("%08x-%04x-4000-8000-%012x", run, number, counter)
-  -- Threads take the patients in turns, each from its own offset.
-  local token = tokens[((counter * #threads + number) % #tokens) + 1]
+  -- Each thread walks the patients in turn from its own offset, an eighth of the list apart
+  -- (up to 8 threads never meet; each thread runs this script in a Lua state of its own, so the
+  -- setup's list of threads is not visible here, only the number it gave this one). A patient
+  -- sent two check-ins at once has them stored one after the other, as it should.
+  local token = tokens[((number * math.floor(#tokens / 8) + counter) % #tokens) + 1]
   local body = string.format(
     '{"id":"%s","answered_at":"%s","answers":{"pain_now":%d,"pain_avg_24h":%d,'
       .. '"fatigue":%d,"sleep_quality":%d}}',
