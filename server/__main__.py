@@ -22,7 +22,7 @@ import msgspec
 from server import backup, db, demo
 from server.checkins.questionnaires import QuestionnaireError, install_registry
 from server.clinics import service as clinics
-from server.clock import server_clock
+from server.clock import anchored, server_clock
 from server.errors import DomainError, constraint_error
 from server.observability import exporter
 from server.observability.logconfig import log_config
@@ -91,6 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings(args)
+    if settings.test_clock is not None:
+        # Anchored now, so that this process and every worker read the same time.
+        os.environ["TEST_CLOCK"] = anchored(settings.test_clock)
+        settings = msgspec.structs.replace(settings, test_clock=os.environ["TEST_CLOCK"])
     logging.config.dictConfig(log_config(settings))
     install_registry(settings.extra_questionnaire_dir)  # a broken file stops us here
     url = _database_url(settings)
@@ -131,7 +135,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Once stopped, uvicorn raises the signal that stopped it again: SIGTERM then ends this
     # process the normal way, so exit hooks run (the embedded PostgreSQL stops with it).
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    with exporter.serving(settings, url, server_clock(settings), processes=settings.workers):
+    with exporter.serving(
+        settings, url, server_clock(settings.test_clock), processes=settings.workers
+    ):
         uvicorn.run(
             "server.app:app_from_env",
             factory=True,
@@ -179,7 +185,7 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
         pool = await db.create_pool(settings, url)
         try:
             async with push_runtime(
-                pool, settings, url, server_clock(settings), dispatch=True
+                pool, settings, url, server_clock(settings.test_clock), dispatch=True
             ) as push:
                 assert push.dispatcher is not None
                 _notice(settings, f"dispatching reminders as {push.dispatcher.worker}", sys.stdout)
@@ -194,12 +200,12 @@ def cmd_dispatch(args: argparse.Namespace) -> None:
             except TimeoutError:
                 pool.terminate()
 
-    with exporter.serving(settings, url, server_clock(settings), processes=1):
+    with exporter.serving(settings, url, server_clock(settings.test_clock), processes=1):
         asyncio.run(run())
 
 
 def _now(settings: Settings) -> datetime:
-    return server_clock(settings)()
+    return server_clock(settings.test_clock)()
 
 
 # --- admin commands ----------------------------------------------------------------------------

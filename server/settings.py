@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
+
+from server.clock import parse_set_clock
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, Meta(ge=1)]
@@ -67,7 +68,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     push_max_attempts: Annotated[int, Meta(ge=1, le=50)] = 8
     push_retry_base_seconds: Annotated[float, Meta(gt=0, le=3_600)] = 30.0
     # Tests only: the server's clock starts at this instant (server/clock.py).
-    test_clock: Annotated[datetime, Meta(tz=True)] | None = None
+    test_clock: str | None = None
 
     def __post_init__(self) -> None:
         if self.db_pool_min_size > self.db_pool_max_size:
@@ -115,6 +116,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 "VAPID_SUBJECT must be a mailto: address or an https:// URL where push services "
                 "can reach the operator"
             )
+        if self.test_clock is not None:
+            try:
+                parse_set_clock(self.test_clock)
+            except ValueError as exc:
+                raise SettingsError(f"TEST_CLOCK is not valid: {exc}") from None
         if self.test_clock is not None and not self.local_only:
             # A server whose clock is not the real one must never serve patients.
             raise SettingsError(

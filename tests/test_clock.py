@@ -21,11 +21,11 @@ START = "2026-03-08T01:59:59-05:00"  # a second before New York's clocks jump
 
 
 def test_without_a_setting_the_server_reads_the_system_clock() -> None:
-    assert server_clock(Settings()) is system_clock
+    assert server_clock(Settings().test_clock) is system_clock
 
 
 def test_a_set_clock_starts_at_the_instant_and_advances_at_the_real_rate() -> None:
-    clock = server_clock(Settings.from_env({"TEST_CLOCK": START}))
+    clock = server_clock(Settings.from_env({"TEST_CLOCK": START}).test_clock)
     first = clock()
     assert first.tzinfo is UTC
     assert (
@@ -51,9 +51,23 @@ def test_a_set_clock_is_refused_on_a_server_others_can_reach(env: dict[str, str]
         Settings.from_env({"TEST_CLOCK": START, **env})
 
 
-def test_a_set_clock_needs_an_offset() -> None:
+@pytest.mark.parametrize(
+    "value",
+    ["2026-03-08T01:59:59", "yesterday", "2026-03-08T01:59:59-05:00@soon"],
+    ids=["no-offset", "not-an-instant", "bad-anchor"],
+)
+def test_a_set_clock_is_checked(value: str) -> None:
     with pytest.raises(SettingsError, match="TEST_CLOCK is not valid"):
-        Settings.from_env({"TEST_CLOCK": "2026-03-08T01:59:59"})
+        Settings.from_env({"TEST_CLOCK": value})
+
+
+def test_an_anchored_clock_reads_the_instant_at_its_anchor_in_every_process() -> None:
+    """Anchored to the monotonic clock (one for every process of the machine), a clock made
+    seconds later, as in a worker process that took long to start, reads the same time."""
+    anchor = time.monotonic() - 5.0  # the instant held five seconds ago
+    clock = server_clock(f"{START}@{anchor}")
+    late = clock() - datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC)
+    assert timedelta(seconds=5) <= late < timedelta(seconds=6)
 
 
 async def test_a_server_started_at_an_instant_lives_there(make_database: MakeDatabase) -> None:

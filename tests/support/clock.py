@@ -107,7 +107,7 @@ def parse(value: str) -> Instant:
     if value in INSTANTS:
         return INSTANTS[value]
     try:
-        at = datetime.fromisoformat(value)
+        at = datetime.fromisoformat(value.partition("@")[0])
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
@@ -143,7 +143,9 @@ def server_env() -> dict[str, str]:
     """The settings that start a server or command at the tests' time, when it is set."""
     if _current is None and not _moved:
         return {}
-    return {"TEST_CLOCK": now().isoformat()}
+    # Anchored to the monotonic clock, which every process of the machine shares: a server
+    # that takes seconds to start still reads the same time as this process.
+    return {"TEST_CLOCK": f"{now().isoformat()}@{time.monotonic()}"}
 
 
 if __name__ == "__main__":  # the names, for the Makefile's loop

@@ -855,9 +855,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--expected-vapid-key", default=None, help="the only VAPID key accepted")
     args = parser.parse_args(argv)
     if os.environ.get("TEST_CLOCK"):  # started by a test run at a set instant: keep its time
+        from server.clock import server_clock
         from tests.support import clock
 
-        clock.travel(clock.parse(os.environ["TEST_CLOCK"]))
+        at = server_clock(os.environ["TEST_CLOCK"])()  # the test's time at this moment
+        clock.travel(clock.Instant("TEST_CLOCK", at, "UTC", "the time of the test run"))
     service = FakePushService(
         port=args.port,
         verify_every=args.verify_every,
