@@ -55,10 +55,7 @@ test: lint $(AXE)
 # The date-sensitive tests (marker `dated`) once more at each set instant: a Sunday, a Monday,
 # both daylight-saving changes in the US and Europe, a minute to midnight (tests/support/clock.py).
 test-instants: $(STAMP) $(AXE)
-	@for instant in $$($(BIN)/python -m tests.support.clock); do \
-		echo "== dated tests at $$instant"; \
-		$(BIN)/pytest -q -m dated --instant $$instant -p no:cacheprovider || exit 1; \
-	done
+	$(BIN)/python -m tests.support.instants --jobs 2
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix server tests bench

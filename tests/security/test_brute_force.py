@@ -32,8 +32,6 @@ from tests.support.factories import client_ip, make_clinic, make_patient
 from tests.support.live import ServerProcess, start_server
 from tests.support.staff import PASSWORD, hidden, make_staff
 
-pytestmark = pytest.mark.dated
-
 ADDRESSES = 200
 PER_CLIENT = 3
 ENROLL_GLOBAL = 60
