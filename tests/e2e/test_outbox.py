@@ -607,7 +607,7 @@ async def test_disconnected_phone_keeps_its_checkins_until_it_is_connected_again
 async def test_new_version_takes_over_when_the_patient_reloads_and_still_sends(
     browser: Browser, deployable: tuple[ServerProcess, Path], pool: db.Pool, settings: Settings
 ) -> None:
-    """The module worker's update path: a deploy changes sw.js and a module it imports; the
+    """The module worker's update path: a deploy changes worker.js and a module it imports; the
     browser installs the new worker, the app offers to reload (never swapping code under a
     check-in), and after the tap the new worker serves the new shell and sends the outbox."""
     served, pwa = deployable
@@ -618,7 +618,7 @@ async def test_new_version_takes_over_when_the_patient_reloads_and_still_sends(
     )
     assert registration == "none"
 
-    worker = pwa / "sw.js"
+    worker = pwa / "worker.js"
     version = re.search(r'^const VERSION = "([^"]+)";$', worker.read_text(), re.M)
     assert version is not None
     new_version = f"{version.group(1)}-next"

@@ -232,7 +232,7 @@ async def test_manifest_and_service_worker_make_it_installable(
     assert manifest["theme_color"] == result["theme"] and manifest["background_color"]
     assert result["scope"] == f"{server.url}/app/"
     assert result["active"] == "activated"
-    assert result["scriptURL"] == f"{server.url}/app/sw.js"
+    assert result["scriptURL"] == f"{server.url}/app/worker.js"
     assert result["apple"] == f"{server.url}/app/icons/apple-touch-icon.png"
     for icon in result["icons"]:
         assert icon["size"] == icon["sizes"] and icon["type"] == "image/png"

@@ -1,7 +1,8 @@
-"""The service worker's shell list (SHELL in pwa/sw.js, what it precaches so the app opens
+"""The service worker's shell list (SHELL in pwa/worker.js, what it precaches so the app opens
 offline) is exactly the app: every file of pwa/ but those deliberately left out below, each
 one a file the app loads, and nothing that does not exist. A module added without caching it,
-or a cached file removed or no longer used, fails here."""
+or a cached file removed or no longer used, fails here. And the two workers: the app's
+module worker, and the classic handover that old installs still check (pwa/sw.js)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 PWA = Path(__file__).resolve().parents[2] / "pwa"
-SW = PWA / "sw.js"
+WORKER = PWA / "worker.js"
+HANDOVER = PWA / "sw.js"
+REMINDERS = PWA / "worker-reminders.js"
+WORKERS = {"/app/worker.js", "/app/worker-reminders.js"}
 
 # Files of pwa/ the service worker does not precache, and why.
 NOT_CACHED = {
-    "sw.js": "the worker itself: the browser keeps it with its registration, and updates it",
+    "worker.js": "the worker itself: the browser keeps it with its registration, and updates it",
+    "worker-reminders.js": "loaded by the workers only, and kept with them like the worker",
+    "sw.js": "the handover for phones installed before worker.js; no page of this version loads it",
     "screenshots/": "the manifest's screenshots, for the browser's install dialog only, online",
     "icons/generate.py": "draws the icons; run by hand, never served to the app",
 }
 
 
 def shell() -> list[str]:
-    match = re.search(r"^const SHELL = \[\n(.*?)^\];$", SW.read_text(), re.S | re.M)
-    assert match, "sw.js has no SHELL list"
+    match = re.search(r"^const SHELL = \[\n(.*?)^\];$", WORKER.read_text(), re.S | re.M)
+    assert match, "worker.js has no SHELL list"
     return re.findall(r'^  "([^"]+)",$', match.group(1), re.M)
 
 
@@ -76,8 +82,8 @@ def loaded_by_the_app() -> set[str]:
     page = Links()
     page.feed((PWA / "index.html").read_text())
     manifest = json.loads((PWA / "manifest.webmanifest").read_text())
-    worker_modules = module_graph("/app/sw.js") - {"/app/sw.js"}
-    notification_icons = set(re.findall(r'icon: "(/app/[^"]+)"', SW.read_text()))
+    worker_modules = module_graph("/app/worker.js") - WORKERS
+    notification_icons = set(re.findall(r'icon: "(/app/[^"]+)"', REMINDERS.read_text()))
     return (
         {"/app/"}
         | page.urls
@@ -103,11 +109,36 @@ def test_shell_is_what_the_app_loads() -> None:
 
 
 def test_page_and_worker_send_the_outbox_with_one_module() -> None:
-    shared = module_graph("/app/sw.js") & module_graph("/app/app.js")
+    shared = module_graph("/app/worker.js") & module_graph("/app/app.js")
     assert {"/app/js/outbox.js", "/app/js/store.js"} <= shared
-    # No second copy in the worker: it neither opens IndexedDB nor posts check-ins itself.
-    assert "indexedDB" not in SW.read_text()
-    assert "/api/checkins" not in SW.read_text()
+    # No second copy in the workers: they neither open IndexedDB nor post check-ins themselves.
+    for worker in (WORKER, REMINDERS, HANDOVER):
+        assert "indexedDB" not in worker.read_text()
+        assert "/api/checkins" not in worker.read_text()
+
+
+STATEMENT = re.compile(r"^\s*(?:import|export)\b", re.M)
+
+
+def test_the_handover_is_a_classic_script_with_the_workers_reminders() -> None:
+    """Old installs check sw.js as a classic script, which cannot import: one import and
+    those phones stay on their version for good. Their reminders work on it too."""
+    assert not STATEMENT.search(HANDOVER.read_text())
+    assert re.findall(r"importScripts\(([^)]*)\)", HANDOVER.read_text()) == [
+        '"/app/worker-reminders.js"'
+    ]
+    # Loaded by both workers, as a classic script and as a module.
+    assert not STATEMENT.search(REMINDERS.read_text())
+    assert "/app/worker-reminders.js" in module_graph("/app/worker.js")
+
+
+def test_the_app_registers_worker_js_and_never_sw_js() -> None:
+    registered = [
+        (path.relative_to(PWA).as_posix(), url)
+        for path in PWA.rglob("*.js")
+        for url in re.findall(r"serviceWorker\.register\(\s*\"([^\"]+)\"", path.read_text())
+    ]
+    assert registered == [("js/update.js", "/app/worker.js")]
 
 
 def test_what_is_left_out_exists() -> None:
