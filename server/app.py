@@ -149,7 +149,7 @@ def create_app(
     database_url: str,
     clock: Clock | None = None,
 ) -> Litestar:
-    clock = clock or server_clock(settings)
+    clock = clock or server_clock(settings.test_clock)
     install_registry(settings.extra_questionnaire_dir)
     pool_log = logging.getLogger("asyncpg.pool")
     if not any(isinstance(f, ConnectionErrorsInOneLine) for f in pool_log.filters):
